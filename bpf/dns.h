@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * dns.h: what bpf/dns.bpf.c writes and the exporter decodes (src/bpf/dns-maps.ts).
+ * Fixed-width types only; every struct is padded explicitly so that the layout is the
+ * same for clang -target bpf and for the TypeScript decoder. Change a struct here and
+ * you change the pinned-map ABI: the loader refuses to reuse maps whose sizes differ.
+ */
+#ifndef DNSRACE_DNS_H
+#define DNSRACE_DNS_H
+
+#define DNS_PORT 53
+
+/* Dimensions behind max_entries. */
+#define MAX_CGROUPS 2048 /* container cgroups with DNS traffic on one node (110-250 pods x a few containers) */
+#define DNS_ROLES 2	 /* client, server */
+#define MAX_STATS_ROWS (MAX_CGROUPS * DNS_ROLES * QTYPE_CLASSES)
+#define MAX_PENDING 16384 /* queries in flight at once on one node; overflow is counted (HEALTH_PENDING_FULL) */
+#define QNAME_LEN 128	  /* wire-format query name kept for the drill-down, truncated */
+#define SWEEP_MAX_KEYS 64 /* pending keys one dns_sweep_timeouts run examines (bounded loop) */
+
+enum dns_role {
+	ROLE_CLIENT = 0, /* query leaves the cgroup, answer comes back */
+	ROLE_SERVER = 1, /* query arrives in the cgroup (a DNS server pod), answer leaves */
+};
+
+/* qtype and rcode are closed small sets: they become Prometheus labels. */
+enum qtype_class {
+	QTYPE_A = 0,
+	QTYPE_AAAA = 1,
+	QTYPE_OTHER = 2,
+	QTYPE_CLASSES = 3,
+};
+
+enum rcode_class {
+	RCODE_NOERROR = 0,
+	RCODE_NXDOMAIN = 1,
+	RCODE_SERVFAIL = 2,
+	RCODE_REFUSED = 3,
+	RCODE_OTHER = 4,
+	RCODE_CLASSES = 5,
+};
+
+/*
+ * Latency buckets are the buckets of a Prometheus native histogram with schema 2: bucket
+ * index i holds latencies in (2^((i-1)/4), 2^(i/4)] seconds, four buckets per power of two,
+ * so 5 s, 10 s and 15 s stalls land in different buckets and 1 ms is told from 2 ms.
+ * Slot 0 is the zero bucket (<= 2^(LAT_MIN_INDEX/4) s = 61 us); slot s >= 1 is index
+ * LAT_MIN_INDEX + s; latencies above 2^(LAT_MAX_INDEX/4) s = 256 s are clamped into the last slot.
+ */
+#define LAT_SCHEMA 2
+#define LAT_MIN_INDEX (-56)
+#define LAT_MAX_INDEX 32
+#define LAT_SLOTS (LAT_MAX_INDEX - LAT_MIN_INDEX + 1)
+
+struct dns_stats_key {
+	__u64 cgroup_id; /* bpf_skb_cgroup_id(): inode of the socket's cgroup2 directory */
+	__u8 role;	 /* enum dns_role */
+	__u8 qtype;	 /* enum qtype_class */
+	__u8 pad[6];
+};
+
+/* One row per (cgroup, role, qtype): every counter the exporter needs for that triple. */
+struct dns_stats {
+	__u64 queries;	   /* distinct queries (first sends) */
+	__u64 retransmits; /* re-sends of a pending query, same socket or a new one */
+	__u64 timeouts;	   /* pending queries never answered (counted by dns_sweep_timeouts) */
+	__u64 responses[RCODE_CLASSES];
+	__u64 latency_count; /* answers paired with their query */
+	__u64 latency_sum_ns;
+	__u64 latency[LAT_SLOTS];
+};
+
+enum dns_proto {
+	PROTO_UDP = 0,
+	PROTO_TCP = 1,
+};
+
+/*
+ * A query in flight. The port is the non-53 side (the client's), so the same key pairs
+ * a query with its answer on both the client and the server side. peer is the client
+ * address on the server side and zero on the client side (the answer comes back from
+ * the ClusterIP after un-DNAT, or from whatever address the query went to).
+ */
+struct pending_key {
+	__u64 cgroup_id;
+	__u8 peer[16]; /* IPv6, or IPv4-mapped ::ffff:a.b.c.d */
+	__u16 port;    /* host byte order */
+	__u16 id;      /* DNS id, host byte order */
+	__u16 qtype;   /* raw QTYPE, host byte order */
+	__u8 role;
+	__u8 proto; /* enum dns_proto */
+};
+
+struct pending_val {
+	__u64 first_ts_ns; /* bpf_ktime_get_ns() of the first send: latency runs from here */
+	__u64 last_ts_ns;  /* last (re)send: the timeout deadline runs from here */
+	__u32 retransmits;
+	__u32 name_hash; /* hash of the wire-format QNAME, for retry_key */
+	__u8 qname_len;	 /* bytes of qname[] in use (wire format, truncated at QNAME_LEN) */
+	__u8 flags;	 /* PENDING_F_* */
+	__u8 pad[6];
+	__u8 qname[QNAME_LEN];
+};
+
+#define PENDING_F_RETRY_NEW_SOCKET 0x01 /* was re-sent from a new socket (single-request-reopen) */
+
+/*
+ * glibc's single-request-reopen (and musl's retry, and many stub resolvers) re-send the
+ * same question with the same DNS id from a new socket. This index finds the pending
+ * query such a re-send belongs to.
+ */
+struct retry_key {
+	__u64 cgroup_id;
+	__u32 name_hash;
+	__u16 id;
+	__u16 qtype;
+	__u8 role;
+	__u8 pad[7];
+};
+
+/* Self-health counters (per-CPU array, summed by the exporter). */
+enum health_counter {
+	HEALTH_DNS_PACKETS = 0,	     /* packets parsed as DNS on port 53 */
+	HEALTH_UNMATCHED_ANSWERS,    /* answers with no pending query (late, duplicate, or before attach) */
+	HEALTH_PENDING_FULL,	     /* queries not tracked because dns_pending was full */
+	HEALTH_STATS_FULL,	     /* updates lost because dns_stats was full */
+	HEALTH_RETRY_INDEX_FULL,     /* dns_retry_index was full: a retry may count as a new query */
+	HEALTH_PARSE_TRUNCATED,	     /* port 53 but too short for the headers it claims */
+	HEALTH_PARSE_BAD_QUESTION,   /* qdcount != 1, bad label, compression pointer or name too long */
+	HEALTH_PARSE_FRAGMENT,	     /* IP fragment: only a first fragment can carry the DNS header */
+	HEALTH_PARSE_IPV6_EXT,	     /* IPv6 extension header chain longer than we walk */
+	HEALTH_PARSE_TCP_NOT_START,  /* TCP port 53 segment that does not start a DNS message */
+	HEALTH_SWEEP_RUNS,	     /* dns_sweep_timeouts invocations */
+	HEALTH_COUNTERS = 16,
+};
+
+/*
+ * Input of dns_sweep_timeouts, run with BPF_PROG_TEST_RUN (bpftool prog run ... data_in):
+ * 14 bytes of Ethernet header (ignored; test-run strips it), then this header, then
+ * count x struct pending_key. A key is swept only if it still exists and its last send is
+ * older than deadline_ns by the kernel's own clock; deletion decides who counts, so an
+ * answer racing the sweep is counted once, as an answer or as a timeout.
+ */
+struct sweep_request {
+	__u64 deadline_ns;
+	__u32 count;
+	__u32 pad;
+};
+
+#endif /* DNSRACE_DNS_H */

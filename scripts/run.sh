@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Quick start, main job: install what the exporter needs, then run it in the foreground.
+# Usage: scripts/run.sh [exporter flags]   (see scripts/run.sh --help)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/prereqs.sh
+
+case " $* " in *" --help "* | *" -h "*) require_node; ensure_node_modules >/dev/null; ensure_build; exec node dist/src/main.js --help ;; esac
+
+require_root "$@"
+require_btf
+require_cgroup2
+require_node
+ensure_packages ca-certificates
+ensure_bpftool
+ensure_bpffs
+ensure_node_modules
+ensure_build
+exec node dist/src/main.js "$@"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Quick start, test suite: install what the tests need (Debian packages, npm ci, bpffs),
+# then run every lane: lint, type check, BPF object freshness, unit and end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/prereqs.sh
+
+require_root "$@"
+require_btf
+require_cgroup2
+require_node
+# clang/llvm/libbpf-dev: to check that the committed BPF objects match their sources.
+# The lab: dnsmasq-base (DNS replicas), musl-tools (musl client), iproute2, iptables, tcpdump,
+# bind9-dnsutils (dig), conntrack, python3 (glibc getaddrinfo client).
+ensure_packages clang llvm libbpf-dev dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
+	bind9-dnsutils conntrack python3 procps util-linux
+ensure_bpftool
+ensure_bpffs
+ensure_node_modules
+
+step "lint and type check"
+npx eslint . && npx prettier --check . >/dev/null || die "lint failed: run 'npm run format' and 'npx eslint .'"
+npx tsc -p tsconfig.json --noEmit || die "type check failed"
+
+step "BPF objects match their sources"
+scripts/build-bpf.sh --check
+
+step "tests"
+exec npx vitest run "$@"

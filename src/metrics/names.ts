@@ -1,0 +1,43 @@
+// The metric contract: every family name the exporter serves, in one place, so that the
+// dashboards and alert rules (generated from TypeScript) cannot drift from the exporter.
+
+export const METRIC = {
+  // Client view (a pod's own lookups), per namespace. qtype: A | AAAA | other.
+  dnsQueries: 'dnsrace_dns_queries_total',
+  dnsResponses: 'dnsrace_dns_responses_total',
+  dnsQueryDuration: 'dnsrace_dns_query_duration_seconds',
+  dnsRetransmits: 'dnsrace_dns_retransmits_total',
+  dnsTimeouts: 'dnsrace_dns_timeouts_total',
+  // Server view (queries arriving at DNS server pods, e.g. CoreDNS), per namespace of the server.
+  dnsServerQueries: 'dnsrace_dns_server_queries_total',
+  dnsServerResponses: 'dnsrace_dns_server_responses_total',
+  dnsServerDuration: 'dnsrace_dns_server_duration_seconds',
+  dnsServerTimeouts: 'dnsrace_dns_server_timeouts_total',
+  // Per-pod drill-down, bounded by --pod-series-limit.
+  podQueries: 'dnsrace_dns_pod_queries_total',
+  podRetransmits: 'dnsrace_dns_pod_retransmits_total',
+  podTimeouts: 'dnsrace_dns_pod_timeouts_total',
+  podQueryDuration: 'dnsrace_dns_pod_query_duration_seconds',
+  // Self-health.
+  buildInfo: 'dnsrace_build_info',
+  up: 'dnsrace_bpf_programs_attached',
+  dnsPackets: 'dnsrace_bpf_dns_packets_total',
+  parseErrors: 'dnsrace_bpf_parse_errors_total',
+  unmatchedAnswers: 'dnsrace_bpf_unmatched_answers_total',
+  mapOverflows: 'dnsrace_bpf_map_overflows_total',
+  mapEntries: 'dnsrace_bpf_map_entries',
+  mapMaxEntries: 'dnsrace_bpf_map_max_entries',
+  bpftoolFailures: 'dnsrace_bpftool_failures_total',
+  mapReadDuration: 'dnsrace_map_read_duration_seconds',
+  mapReadTimestamp: 'dnsrace_map_read_last_success_timestamp_seconds',
+  podSeriesDropped: 'dnsrace_pod_series_overflow_pods',
+} as const;
+
+export const QTYPE_LABELS = ['A', 'AAAA', 'other'] as const;
+export type QtypeLabel = (typeof QTYPE_LABELS)[number];
+
+export const RCODE_LABELS = ['NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED', 'other'] as const;
+export type RcodeLabel = (typeof RCODE_LABELS)[number];
+
+/** Pods beyond --pod-series-limit are summed into this pod label per namespace. */
+export const OTHER_PODS = '_other';

@@ -11,10 +11,12 @@
 #define DNS_PORT 53
 
 /* Dimensions behind max_entries. */
-#define MAX_CGROUPS 2048 /* container cgroups with DNS traffic on one node (110-250 pods x a few containers) */
-#define DNS_ROLES 2	 /* client, server */
+/* container cgroups with DNS traffic on one node (110-250 pods x a few containers) */
+#define MAX_CGROUPS 2048
+#define DNS_ROLES 2 /* client, server */
 #define MAX_STATS_ROWS (MAX_CGROUPS * DNS_ROLES * QTYPE_CLASSES)
-#define MAX_PENDING 16384 /* queries in flight at once on one node; overflow is counted (HEALTH_PENDING_FULL) */
+/* queries in flight at once on one node; overflow is counted (HEALTH_PENDING_FULL) */
+#define MAX_PENDING 16384
 #define QNAME_LEN 128	  /* wire-format query name kept for the drill-down, truncated */
 #define SWEEP_MAX_KEYS 64 /* pending keys one dns_sweep_timeouts run examines (bounded loop) */
 
@@ -102,7 +104,8 @@ struct pending_val {
 	__u8 qname[QNAME_LEN];
 };
 
-#define PENDING_F_RETRY_NEW_SOCKET 0x01 /* was re-sent from a new socket (single-request-reopen) */
+/* was re-sent from a new socket (single-request-reopen) */
+#define PENDING_F_RETRY_NEW_SOCKET 0x01
 
 /*
  * glibc's single-request-reopen (and musl's retry, and many stub resolvers) re-send the
@@ -120,17 +123,19 @@ struct retry_key {
 
 /* Self-health counters (per-CPU array, summed by the exporter). */
 enum health_counter {
-	HEALTH_DNS_PACKETS = 0,	     /* packets parsed as DNS on port 53 */
-	HEALTH_UNMATCHED_ANSWERS,    /* answers with no pending query (late, duplicate, or before attach) */
-	HEALTH_PENDING_FULL,	     /* queries not tracked because dns_pending was full */
-	HEALTH_STATS_FULL,	     /* updates lost because dns_stats was full */
-	HEALTH_RETRY_INDEX_FULL,     /* dns_retry_index was full: a retry may count as a new query */
-	HEALTH_PARSE_TRUNCATED,	     /* port 53 but too short for the headers it claims */
-	HEALTH_PARSE_BAD_QUESTION,   /* qdcount != 1, bad label, compression pointer or name too long */
-	HEALTH_PARSE_FRAGMENT,	     /* IP fragment: only a first fragment can carry the DNS header */
-	HEALTH_PARSE_IPV6_EXT,	     /* IPv6 extension header chain longer than we walk */
-	HEALTH_PARSE_TCP_NOT_START,  /* TCP port 53 segment that does not start a DNS message */
-	HEALTH_SWEEP_RUNS,	     /* dns_sweep_timeouts invocations */
+	HEALTH_DNS_PACKETS = 0,	   /* packets parsed as DNS on port 53 */
+	HEALTH_UNMATCHED_ANSWERS,  /* answers with no pending query (late, duplicate, or before
+				      attach) */
+	HEALTH_PENDING_FULL,	   /* queries not tracked because dns_pending was full */
+	HEALTH_STATS_FULL,	   /* updates lost because dns_stats was full */
+	HEALTH_RETRY_INDEX_FULL,   /* dns_retry_index was full: a retry may count as a new query */
+	HEALTH_PARSE_TRUNCATED,	   /* port 53 but too short for the headers it claims */
+	HEALTH_PARSE_BAD_QUESTION, /* qdcount != 1, bad label, compression pointer or name too long
+				    */
+	HEALTH_PARSE_FRAGMENT,	   /* IP fragment: only a first fragment can carry the DNS header */
+	HEALTH_PARSE_IPV6_EXT,	   /* IPv6 extension header chain longer than we walk */
+	HEALTH_PARSE_TCP_NOT_START, /* TCP port 53 segment that does not start a DNS message */
+	HEALTH_SWEEP_RUNS,	    /* dns_sweep_timeouts invocations */
 	HEALTH_COUNTERS = 16,
 };
 

@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
+/*
+ * dns.bpf.c: pairs every DNS query with its answer per cgroup and keeps per (cgroup, role,
+ * qtype) counters and latency histograms in dns_stats (layouts: dns.h).
+ *
+ * dns_egress and dns_ingress are cgroup_skb programs attached with BPF_F_ALLOW_MULTI to a
+ * parent cgroup2 directory: they see the packets of every socket in every descendant cgroup,
+ * whatever its network namespace, and bpf_skb_cgroup_id() names the socket's cgroup (the
+ * inode of its directory). They only observe: every path returns 1 (allow).
+ *
+ *   direction  ports       QR  role    event
+ *   egress     dport 53    0   client  a query leaves the pod
+ *   ingress    sport 53    1   client  its answer comes back
+ *   ingress    dport 53    0   server  a query reaches a DNS server pod
+ *   egress     sport 53    1   server  the server answers
+ *
+ * dns_sweep_timeouts is never attached: the exporter runs it with BPF_PROG_TEST_RUN to end
+ * the pending queries it found too old (struct sweep_request in dns.h).
+ *
+ * Verifier cost: the work behind "port 53" lives in global functions (__noinline, not
+ * static), which the verifier checks once each (kernel 5.6+), instead of once for every
+ * path that leads into them. Global functions on 5.10 take only scalars and the context,
+ * hence the scratch slot numbers and the packed struct l4_loc in their arguments.
+ */
+/* No CO-RE: only UAPI context fields and wire-format headers are read, so the object also
+ * loads on kernels without BTF for vmlinux. */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "dns.h"
+#include "lib/packet.bpf.h"
+#include "lib/dns_wire.bpf.h"
+#include "lib/latency_slot.bpf.h"
+
+#define EEXIST 17
+
+/*
+ * A query re-sent with the same question and DNS id from a new socket counts as a retransmit
+ * of the pending one if that one was last sent at most this long ago. Resolvers retry after
+ * 1-5 s (glibc timeout:5, musl 2.5 s), and even glibc's maximum (timeout:30) fits.
+ */
+#define RETRY_WINDOW_NS (30ULL * 1000000000ULL)
+
+/*
+ * A cgroup_skb program in process context (egress from sendmsg) can be interrupted by the
+ * softirq that runs the ingress program on the same CPU; hard interrupts run neither. So at
+ * most two programs nest per CPU, and each takes its own scratch slot (scratch_get()).
+ */
+#define SCRATCH_SLOTS 2
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Queries in flight: a query inserts, its answer or dns_sweep_timeouts removes. Preallocated:
+ * the insert on the query path never allocates. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PENDING);
+	__type(key, struct pending_key);
+	__type(value, struct pending_val);
+} dns_pending SEC(".maps");
+
+/* (cgroup, role, id, qtype, name) -> pending key: finds the query that a re-send from a new
+ * socket belongs to. At most one entry per pending query, hence the same size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PENDING);
+	__type(key, struct retry_key);
+	__type(value, struct pending_key);
+} dns_retry_index SEC(".maps");
+
+/* Feeds dnsrace_dns_{queries,responses,retransmits,timeouts}_total and
+ * dnsrace_dns_query_duration_seconds. Rows come and go with pods (the exporter deletes the
+ * rows of removed cgroups), so memory follows use rather than the maximum: no prealloc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_STATS_ROWS);
+	__type(key, struct dns_stats_key);
+	__type(value, struct dns_stats);
+} dns_stats SEC(".maps");
+
+/* Feeds the dnsrace_bpf_* self-health counters (enum health_counter). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HEALTH_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_health SEC(".maps");
+
+struct dns_scratch {
+	__u32 busy; /* a program on this CPU is using the slot */
+	__u32 pad;
+	__u8 name[DNS_NAME_BUF]; /* the first question: QNAME, QTYPE, QCLASS */
+	struct pending_key key;	 /* the packet's pending key */
+	struct pending_val val;	 /* a query's pending value; too big for the stack */
+	struct dns_stats zero;	 /* never written: the first value of a new dns_stats row */
+};
+
+/* Working memory of the programs; the exporter never reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} dns_scratch SEC(".maps");
+
+static __always_inline void health_inc(__u32 counter)
+{
+	__u64 *c = bpf_map_lookup_elem(&dns_health, &counter);
+
+	if (c)
+		*c += 1; /* per-CPU: no other CPU writes this slot */
+}
+
+static __always_inline struct dns_scratch *scratch_slot(__u32 slot)
+{
+	return bpf_map_lookup_elem(&dns_scratch, &slot);
+}
+
+/* Takes a free scratch slot: returns its number, or -1 (cannot happen, see SCRATCH_SLOTS). */
+static __always_inline int scratch_get(void)
+{
+	struct dns_scratch *s;
+
+	/* A program that interrupts us runs to completion before we resume, so a plain
+	 * check-then-set is enough. */
+	for (__u32 slot = 0; slot < SCRATCH_SLOTS; slot++) {
+		s = scratch_slot(slot);
+		if (s && !s->busy) {
+			s->busy = 1;
+			return slot;
+		}
+	}
+	return -1;
+}
+
+/* Lookup-or-insert of the (cgroup, role, qtype) row; NULL (counted) when dns_stats is full. */
+static __always_inline struct dns_stats *stats_row(const struct dns_stats *zero, __u64 cgroup_id,
+						   __u8 role, __u8 qtc)
+{
+	struct dns_stats_key key = {};
+	struct dns_stats *row;
+	long err;
+
+	key.cgroup_id = cgroup_id;
+	key.role = role;
+	key.qtype = qtc;
+	row = bpf_map_lookup_elem(&dns_stats, &key);
+	if (row)
+		return row;
+	err = bpf_map_update_elem(&dns_stats, &key, zero, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		health_inc(HEALTH_STATS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&dns_stats, &key);
+}
+
+static __always_inline bool pending_key_eq(const struct pending_key *a, const struct pending_key *b)
+{
+	__u64 x[4], y[4];
+
+	__builtin_memcpy(x, a, sizeof(x));
+	__builtin_memcpy(y, b, sizeof(y));
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+static __always_inline bool peer_eq(const __u8 *a, const __u8 *b)
+{
+	__u64 x[2], y[2];
+
+	__builtin_memcpy(x, a, sizeof(x));
+	__builtin_memcpy(y, b, sizeof(y));
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+static __always_inline void retry_key_of(struct retry_key *rk, const struct pending_key *k,
+					 __u32 name_hash)
+{
+	rk->cgroup_id = k->cgroup_id;
+	rk->name_hash = name_hash;
+	rk->id = k->id;
+	rk->qtype = k->qtype;
+	rk->role = k->role;
+}
+
+/* A pending query ended: drop its retry index entry unless a newer query took it over. */
+static __always_inline void retry_index_forget(const struct pending_key *k, __u32 name_hash)
+{
+	struct retry_key rk = {};
+	struct pending_key *cur;
+
+	retry_key_of(&rk, k, name_hash);
+	cur = bpf_map_lookup_elem(&dns_retry_index, &rk);
+	if (cur && pending_key_eq(cur, k))
+		bpf_map_delete_elem(&dns_retry_index, &rk);
+}
+
+/*
+ * The same question with the same DNS id from a new socket (glibc single-request-reopen,
+ * musl, most stub resolvers re-open): the query just inserted under the new key takes over
+ * the pending one, keeping its first send time so that its latency still runs from the first
+ * attempt. True if it was such a retry.
+ */
+static __always_inline bool adopt_retry(struct dns_scratch *s, const struct retry_key *rk,
+					__u64 now)
+{
+	struct pending_val *ov, *nv;
+	struct pending_key old;
+	struct pending_key *idx;
+	__u64 first_ts;
+	__u32 retransmits;
+	__u8 flags;
+
+	idx = bpf_map_lookup_elem(&dns_retry_index, rk);
+	if (!idx)
+		return false;
+	__builtin_memcpy(&old, idx, sizeof(old));
+	/* On the server side a retry comes from the same client address (peer is zero on the
+	 * client side): another client asking the same question with the same id is no retry. */
+	if (!peer_eq(old.peer, s->key.peer) || pending_key_eq(&old, &s->key))
+		return false;
+	ov = bpf_map_lookup_elem(&dns_pending, &old);
+	if (!ov || ov->name_hash != s->val.name_hash)
+		return false;
+	if (ov->last_ts_ns > now || now - ov->last_ts_ns > RETRY_WINDOW_NS)
+		return false;
+	first_ts = ov->first_ts_ns;
+	retransmits = ov->retransmits + 1;
+	flags = ov->flags | PENDING_F_RETRY_NEW_SOCKET;
+	/* Whoever deletes the old entry owns it: an answer or a sweep racing us wins or loses
+	 * as a whole. */
+	if (bpf_map_delete_elem(&dns_pending, &old) != 0)
+		return false;
+	nv = bpf_map_lookup_elem(&dns_pending, &s->key);
+	if (nv) {
+		nv->first_ts_ns = first_ts;
+		nv->retransmits = retransmits;
+		nv->flags = flags;
+	}
+	if (bpf_map_update_elem(&dns_retry_index, rk, &s->key, BPF_ANY) != 0)
+		health_inc(HEALTH_RETRY_INDEX_FULL);
+	return true;
+}
+
+/*
+ * Starts the pending value of a query in scratch slot `slot`: zeroed, with the hash and the
+ * first QNAME_LEN bytes of its name_len-byte QNAME.
+ */
+__noinline int query_value_init(__u32 slot, __u32 name_len)
+{
+	struct dns_scratch *s = scratch_slot(slot);
+
+	if (!s || name_len > DNS_NAME_MAX)
+		return -1;
+	__builtin_memset(&s->val, 0, sizeof(s->val));
+	s->val.name_hash = qname_hash_copy(s->name, name_len, s->val.qname);
+	s->val.qname_len = name_len < QNAME_LEN ? name_len : QNAME_LEN;
+	return 0;
+}
+
+/* A query (scratch key and value ready): a new pending entry, or a retransmit of one. Each
+ * step starts with the insert that succeeds in the common case, so that a new query costs
+ * two inserts and no lookups. */
+__noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
+{
+	struct dns_scratch *s = scratch_slot(slot);
+	struct retry_key rk = {};
+	struct dns_stats *row;
+	struct pending_val *v;
+	long err;
+
+	if (!s)
+		return 0;
+	row = stats_row(&s->zero, s->key.cgroup_id, s->key.role, qtc);
+	s->val.first_ts_ns = now;
+	s->val.last_ts_ns = now;
+	err = bpf_map_update_elem(&dns_pending, &s->key, &s->val, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Same socket, same id, same question, still unanswered: a retransmit. */
+		v = bpf_map_lookup_elem(&dns_pending, &s->key);
+		if (v) {
+			__sync_fetch_and_add(&v->retransmits, 1);
+			v->last_ts_ns = now;
+		}
+		goto retransmit;
+	}
+	if (err) {
+		health_inc(HEALTH_PENDING_FULL);
+		goto query; /* a query we cannot track is still a query */
+	}
+
+	retry_key_of(&rk, &s->key, s->val.name_hash);
+	err = bpf_map_update_elem(&dns_retry_index, &rk, &s->key, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		if (adopt_retry(s, &rk, now))
+			goto retransmit;
+		/* Not a retry of that query: the newer query takes the entry over. */
+		err = bpf_map_update_elem(&dns_retry_index, &rk, &s->key, BPF_ANY);
+	}
+	if (err)
+		health_inc(HEALTH_RETRY_INDEX_FULL);
+query:
+	if (row)
+		__sync_fetch_and_add(&row->queries, 1);
+	return 0;
+
+retransmit:
+	if (row)
+		__sync_fetch_and_add(&row->retransmits, 1);
+	return 0;
+}
+
+/* A global function so that its many branches are checked once, not once per caller path: the
+ * caller sees one unknown slot number, which it bounds. */
+__noinline int latency_slot_of(__u64 ns)
+{
+	return latency_slot(ns);
+}
+
+/* An answer (scratch key ready): ends its pending query and records the latency. */
+__noinline int on_answer(__u32 slot, __u32 qtc, __u32 rcode, __u64 now)
+{
+	struct dns_scratch *s = scratch_slot(slot);
+	struct pending_val *v;
+	struct dns_stats *row;
+	__u64 first_ts, latency;
+	__u32 name_hash, rc;
+	int slot_ix;
+
+	if (!s)
+		return 0;
+	v = bpf_map_lookup_elem(&dns_pending, &s->key);
+	if (!v) {
+		health_inc(HEALTH_UNMATCHED_ANSWERS);
+		return 0;
+	}
+	first_ts = v->first_ts_ns;
+	name_hash = v->name_hash;
+	/* Only the caller whose delete succeeds counts: a duplicate answer on another CPU or
+	 * dns_sweep_timeouts may have ended this query since our lookup. */
+	if (bpf_map_delete_elem(&dns_pending, &s->key) != 0) {
+		health_inc(HEALTH_UNMATCHED_ANSWERS);
+		return 0;
+	}
+	retry_index_forget(&s->key, name_hash);
+
+	row = stats_row(&s->zero, s->key.cgroup_id, s->key.role, qtc);
+	if (!row)
+		return 0;
+	latency = now > first_ts ? now - first_ts : 0;
+	slot_ix = latency_slot_of(latency);
+	rc = rcode_class(rcode);
+	if (slot_ix < 0 || slot_ix >= LAT_SLOTS || rc >= RCODE_CLASSES)
+		return 0; /* cannot happen; tells the verifier */
+	__sync_fetch_and_add(&row->responses[rc], 1);
+	__sync_fetch_and_add(&row->latency_count, 1);
+	__sync_fetch_and_add(&row->latency_sum_ns, latency);
+	__sync_fetch_and_add(&row->latency[slot_ix], 1);
+	return 0;
+}
+
+/* The client's address: source of a query, destination of an answer. IPv4 as ::ffff:a.b.c.d. */
+static __always_inline void peer_load(struct __sk_buff *skb, const struct l4_loc *l, bool answer,
+				      __u8 *peer)
+{
+	if (l->flags & L4_F_IPV6) {
+		bpf_skb_load_bytes(skb, IPV6_SADDR_OFF + (answer ? 16 : 0), peer, 16);
+	} else {
+		peer[10] = 0xff;
+		peer[11] = 0xff;
+		bpf_skb_load_bytes(skb, IPV4_SADDR_OFF + (answer ? 4 : 0), peer + 12, 4);
+	}
+}
+
+/*
+ * Finds the DNS header in a TCP segment. Returns 1 with *msg_off and *h set if the segment
+ * starts a DNS message, 0 if it carries no payload (handshake, ACK, FIN: not an error), or
+ * minus the health counter to bump. Only segments that start a message are paired: the
+ * 2-byte length prefix and the header must be in this segment.
+ */
+static __always_inline int tcp_message(struct __sk_buff *skb, const struct l4_loc *l, __u64 len,
+				       __u64 *msg_off, struct dns_hdr *h)
+{
+	struct dns_tcp_start start;
+	__u64 payload;
+	__u8 doff;
+
+	if (bpf_skb_load_bytes(skb, l->l4_off + 12, &doff, 1) < 0)
+		return -HEALTH_PARSE_TRUNCATED;
+	doff >>= 4;
+	if (doff < 5)
+		return -HEALTH_PARSE_TRUNCATED;
+	payload = l->l4_off + doff * 4;
+	if (payload >= len)
+		return 0;
+	if (bpf_skb_load_bytes(skb, payload, &start, sizeof(start)) < 0)
+		return -HEALTH_PARSE_TCP_NOT_START;
+	/* The middle of a message rarely looks like a header with one question and Z clear. */
+	if (bpf_ntohs(start.length) < DNS_MSG_MIN || (start.hdr.flags & bpf_htons(DNS_FLAG_Z)) ||
+	    start.hdr.qdcount != bpf_htons(1))
+		return -HEALTH_PARSE_TCP_NOT_START;
+	*msg_off = payload + 2;
+	__builtin_memcpy(h, &start.hdr, sizeof(*h));
+	return 1;
+}
+
+/* Length of the wire-format QNAME in scratch slot `slot` (n bytes loaded), or a negative
+ * enum qname_error. */
+__noinline int qname_length(__u32 slot, __u32 n)
+{
+	struct dns_scratch *s = scratch_slot(slot);
+
+	if (!s || n > DNS_QUESTION_MAX)
+		return QNAME_BAD;
+	return qname_walk(s->name, n);
+}
+
+/* Parses the header and the question, and builds the key, in scratch slot `slot`. Returns
+ * 1 for a query, 2 for an answer, 0 to stop. */
+static __always_inline int dns_parse(struct __sk_buff *skb, const struct l4_loc *l, __u32 slot,
+				     struct dns_scratch *s, __u64 q_off, __u64 avail,
+				     const struct dns_hdr *h, bool answer)
+{
+	__u64 name_len;
+	int ret;
+
+	if (bpf_skb_load_bytes(skb, q_off, s->name, avail) < 0) {
+		health_inc(HEALTH_PARSE_TRUNCATED);
+		return 0;
+	}
+	ret = qname_length(slot, avail);
+	if (ret == QNAME_TRUNCATED) {
+		health_inc(HEALTH_PARSE_TRUNCATED);
+		return 0;
+	}
+	if (ret < 1) {
+		health_inc(HEALTH_PARSE_BAD_QUESTION);
+		return 0;
+	}
+	name_len = ret;
+	/* clang 14 bounds the int and then indexes with a sign-extended copy that the
+	 * verifier cannot bound: make it check the 64-bit value itself. */
+	barrier_var(name_len);
+	if (name_len > DNS_NAME_MAX) {
+		health_inc(HEALTH_PARSE_BAD_QUESTION);
+		return 0;
+	}
+	if (name_len + DNS_QUESTION_TAIL > avail) {
+		health_inc(HEALTH_PARSE_TRUNCATED);
+		return 0;
+	}
+
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	s->key.cgroup_id = bpf_skb_cgroup_id(skb);
+	s->key.port = answer ? l->dport : l->sport;
+	s->key.id = bpf_ntohs(h->id);
+	s->key.qtype = (s->name[name_len] << 8) | s->name[name_len + 1];
+	s->key.role = !!(l->flags & L4_F_EGRESS) != answer ? ROLE_CLIENT : ROLE_SERVER;
+	s->key.proto = l->flags & L4_F_TCP ? PROTO_TCP : PROTO_UDP;
+	if (s->key.role == ROLE_SERVER)
+		peer_load(skb, l, answer, s->key.peer);
+	if (answer)
+		return 2;
+	return query_value_init(slot, name_len) == 0 ? 1 : 0;
+}
+
+/* A packet with port 53 on one side (loc: struct l4_loc): parse, then pair. */
+__noinline int dns_message(struct __sk_buff *skb, __u64 loc)
+{
+	struct dns_scratch *s;
+	struct dns_hdr h;
+	struct l4_loc l;
+	__u64 len = skb->len;
+	__u64 msg_off, q_off, avail, now;
+	__u16 flags;
+	bool answer;
+	int slot, kind;
+
+	__builtin_memcpy(&l, &loc, sizeof(l));
+	if (!(l.flags & L4_F_TCP)) {
+		msg_off = l.l4_off + 8;
+		if (bpf_skb_load_bytes(skb, msg_off, &h, sizeof(h)) < 0) {
+			health_inc(HEALTH_PARSE_TRUNCATED);
+			return 0;
+		}
+	} else {
+		int r = tcp_message(skb, &l, len, &msg_off, &h);
+
+		if (r < 0)
+			health_inc(-r);
+		if (r <= 0)
+			return 0;
+	}
+	health_inc(HEALTH_DNS_PACKETS);
+
+	flags = bpf_ntohs(h.flags);
+	if (DNS_OPCODE(flags) != DNS_OPCODE_QUERY)
+		return 0; /* NOTIFY, UPDATE, ...: not what stalls a lookup */
+	answer = flags & DNS_FLAG_QR;
+	/* A query goes to port 53 and an answer comes from it; anything else (port 53 used as a
+	 * client port) is not a query/answer pair we can key. */
+	if (answer ? l.sport != DNS_PORT : l.dport != DNS_PORT)
+		return 0;
+	if (h.qdcount != bpf_htons(1)) {
+		health_inc(HEALTH_PARSE_BAD_QUESTION);
+		return 0;
+	}
+
+	q_off = msg_off + DNS_HDR_LEN;
+	avail = len > q_off ? len - q_off : 0;
+	if (avail < 1 + DNS_QUESTION_TAIL) {
+		health_inc(HEALTH_PARSE_TRUNCATED);
+		return 0;
+	}
+	if (avail > DNS_QUESTION_MAX)
+		avail = DNS_QUESTION_MAX;
+
+	slot = scratch_get();
+	if (slot < 0)
+		return 0;
+	s = scratch_slot(slot);
+	if (!s)
+		return 0;
+	kind = dns_parse(skb, &l, slot, s, q_off, avail, &h, answer);
+	now = bpf_ktime_get_ns();
+	if (kind == 1)
+		on_query(slot, qtype_class(s->key.qtype), now);
+	else if (kind == 2)
+		on_answer(slot, qtype_class(s->key.qtype), DNS_RCODE(flags), now);
+	s->busy = 0;
+	return 0;
+}
+
+static __always_inline int dns_observe(struct __sk_buff *skb, bool egress)
+{
+	struct l4_loc l;
+	int verdict;
+
+	verdict = l4_locate_direct(skb, &l);
+	if (verdict == L4_SKIP)
+		return 1;
+	if (verdict == L4_NEEDS_COPY)
+		verdict = l4_locate_copy(skb, &l);
+	if (verdict == L4_PORT53) {
+		__u64 loc;
+
+		l.flags |= egress ? L4_F_EGRESS : 0;
+		__builtin_memcpy(&loc, &l, sizeof(loc));
+		dns_message(skb, loc);
+	} else if (verdict == L4_FRAGMENT) {
+		health_inc(HEALTH_PARSE_FRAGMENT);
+	} else if (verdict == L4_IPV6_EXT) {
+		health_inc(HEALTH_PARSE_IPV6_EXT);
+	}
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int dns_egress(struct __sk_buff *skb)
+{
+	return dns_observe(skb, true);
+}
+
+SEC("cgroup_skb/ingress")
+int dns_ingress(struct __sk_buff *skb)
+{
+	return dns_observe(skb, false);
+}
+
+/* Sweeps key i of the request: 1 if it timed out here. */
+__noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns)
+{
+	struct pending_key k;
+	struct pending_val *v;
+	struct dns_stats *row;
+	struct dns_scratch *s;
+	__u64 now, last_ts;
+	__u32 name_hash, off;
+
+	if (i >= SWEEP_MAX_KEYS)
+		return 0;
+	off = sizeof(struct sweep_request) + i * sizeof(k);
+	if (bpf_skb_load_bytes(skb, off, &k, sizeof(k)) < 0)
+		return 0;
+	v = bpf_map_lookup_elem(&dns_pending, &k);
+	if (!v)
+		return 0;
+	now = bpf_ktime_get_ns();
+	last_ts = v->last_ts_ns;
+	name_hash = v->name_hash;
+	if (last_ts >= now || now - last_ts <= deadline_ns)
+		return 0;
+	if (bpf_map_delete_elem(&dns_pending, &k) != 0)
+		return 0;
+	retry_index_forget(&k, name_hash);
+	s = scratch_slot(0); /* only its zero row is read, so a busy slot is fine */
+	if (!s)
+		return 1;
+	row = stats_row(&s->zero, k.cgroup_id, k.role, qtype_class(k.qtype));
+	if (row)
+		__sync_fetch_and_add(&row->timeouts, 1);
+	return 1;
+}
+
+/*
+ * Ends the pending queries the exporter found older than its deadline. Input (dns.h): struct
+ * sweep_request, then `count` pending keys; BPF_PROG_TEST_RUN strips the 14-byte Ethernet
+ * header, so the request starts at offset 0. A key is swept only if it still exists, its last
+ * send is older than deadline_ns by the kernel's clock, and our delete succeeds: a racing
+ * answer is counted once, as an answer or as a timeout. One test run per SWEEP_MAX_KEYS
+ * keys; `bpftool batch file` runs many of them in one process.
+ */
+SEC("cgroup_skb/egress")
+int dns_sweep_timeouts(struct __sk_buff *skb)
+{
+	struct sweep_request req;
+
+	health_inc(HEALTH_SWEEP_RUNS);
+	if (bpf_skb_load_bytes(skb, 0, &req, sizeof(req)) < 0)
+		return 1;
+	for (__u32 i = 0; i < SWEEP_MAX_KEYS; i++) {
+		if (i >= req.count)
+			break;
+		sweep_key(skb, i, req.deadline_ns);
+	}
+	return 1;
+}

@@ -31,7 +31,9 @@ export const OVERFLOW_COUNTERS: Record<string, HealthCounter> = {
 };
 
 /** Sums a per-CPU array dump (index -> per-CPU values) into named counters. */
-export function healthFromPerCpu(values: ReadonlyMap<number, number>): Record<HealthCounter, number> {
+export function healthFromPerCpu(
+  values: ReadonlyMap<number, number>,
+): Record<HealthCounter, number> {
   const out = {} as Record<HealthCounter, number>;
   HEALTH_COUNTERS.forEach((name, i) => (out[name] = values.get(i) ?? 0));
   return out;

@@ -1,0 +1,637 @@
+// The only module that runs bpftool (through execa). Every method throws a BpftoolError that
+// names the command line, its exit code and stderr; the parsing lives in bpftool-output.ts.
+import { execa } from 'execa';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  batchProgRun,
+  formatBatchLine,
+  hintFor,
+  INSTALL_HINT,
+  jsonErrorText,
+  parseAutoattachFallbacks,
+  parseBatch,
+  parseBtfMapSpecs,
+  parseCgroupShow,
+  parseLinkShow,
+  parseMapDumpJson,
+  parseMapDumpPlain,
+  parseMapShow,
+  parseProgRun,
+  parseProgShow,
+  parseVersion,
+  sumPerCpu,
+  tooOldMessage,
+  type BatchCommandResult,
+  type BpftoolVersion,
+  type CgroupAttachment,
+  type LinkInfo,
+  type MapEntry,
+  type MapInfo,
+  type MapSpec,
+  type ProgInfo,
+  type ProgRunResult,
+  type RawMapEntry,
+  type SummedMapEntry,
+} from './bpftool-output.js';
+import { parseJsonBigInt, type JsonValue } from './json-bigint.js';
+
+/** The subset of a pino logger this module uses. */
+export interface LoggerLike {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  child?(bindings: Record<string, unknown>): LoggerLike;
+}
+
+export interface BpftoolOptions {
+  /** bpftool binary; default 'bpftool' (looked up on PATH) */
+  binary?: string;
+  /** per-call timeout, ms; default 30 s */
+  timeoutMs?: number;
+  /** parent logger; a child { component: 'bpftool' } is used */
+  log?: LoggerLike;
+  /** where dump output and data_in files go; default /dev/shm if writable, else os.tmpdir() */
+  tmpDir?: string;
+}
+
+/** A pinned path, or a kernel object id. */
+export type ObjectRef = string | { id: number };
+
+interface RunResult {
+  args: string[];
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  failed: boolean;
+  cause?: unknown;
+}
+
+export class BpftoolError extends Error {
+  override name = 'BpftoolError';
+  /** the command line, shell-quoted */
+  readonly command: string;
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+  /** the error text bpftool gave: {"error"} of -j output, else stderr */
+  readonly errorText: string;
+  readonly hint: string | undefined;
+
+  constructor(
+    init: {
+      command: string;
+      exitCode: number | undefined;
+      stderr: string;
+      errorText: string;
+      hint?: string | undefined;
+      message?: string;
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(init.message ?? BpftoolError.format(init), options);
+    this.command = init.command;
+    this.exitCode = init.exitCode;
+    this.stderr = init.stderr;
+    this.errorText = init.errorText;
+    this.hint = init.hint;
+  }
+
+  /** The object named by the command (pin, id, cgroup, map key) does not exist. */
+  get notFound(): boolean {
+    return /No such file or directory|can't open cgroup/.test(this.errorText);
+  }
+
+  private static format(i: {
+    command: string;
+    exitCode: number | undefined;
+    errorText: string;
+    hint?: string | undefined;
+  }): string {
+    const lines = i.errorText.trim().split('\n');
+    // Verifier logs run to thousands of lines; the tail holds the reason.
+    const tail =
+      lines.length > 15 ? [`… ${lines.length - 15} lines omitted …`, ...lines.slice(-15)] : lines;
+    const text = tail.join('\n').trim() || '(no error output)';
+    const exit = i.exitCode === undefined ? '' : ` (exit ${i.exitCode})`;
+    return `${i.command} failed${exit}: ${text}${i.hint ? `\nhint: ${i.hint}` : ''}`;
+  }
+}
+
+export class BpftoolBatchError extends BpftoolError {
+  override name = 'BpftoolBatchError';
+
+  constructor(
+    base: BpftoolError,
+    /** results of the commands that ran before the failing one (they took effect) */
+    readonly completed: BatchCommandResult[],
+    /** index of the failing command in the list given to batch() */
+    readonly failedIndex: number,
+    readonly failedLine: string,
+  ) {
+    super(
+      {
+        command: base.command,
+        exitCode: base.exitCode,
+        stderr: base.stderr,
+        errorText: base.errorText,
+        hint: base.hint,
+        message:
+          `${base.command}: command ${failedIndex + 1} of the batch failed ` +
+          `(${completed.length} before it took effect, the rest did not run): ` +
+          `bpftool ${failedLine}\n${base.message}`,
+      },
+      { cause: base },
+    );
+  }
+}
+
+export interface LoadAllOptions {
+  /** pinmaps MAP_DIR: pin every map of the object there */
+  mapPinDir?: string;
+  /** autoattach: attach what bpftool can, pin the rest (cgroup_skb is always only pinned) */
+  autoattach?: boolean;
+  /** map name X pinned P: use the pinned map P instead of creating map X */
+  reuseMaps?: Record<string, string>;
+}
+
+export interface LoadAllResult {
+  /** programs autoattach could not attach and pinned instead (it exits 0 regardless) */
+  autoattachFallbacks: string[];
+}
+
+export class Bpftool {
+  readonly binary: string;
+  private readonly timeoutMs: number;
+  private readonly log: LoggerLike;
+  private tmpDirPromise: Promise<string> | undefined;
+  private readonly tmpDirOption: string | undefined;
+
+  constructor(options: BpftoolOptions = {}) {
+    this.binary = options.binary ?? 'bpftool';
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    const parent = options.log;
+    this.log = parent?.child ? parent.child({ component: 'bpftool' }) : (parent ?? silentLogger);
+    this.tmpDirOption = options.tmpDir;
+  }
+
+  // ---------------------------------------------------------------- version
+
+  async version(): Promise<BpftoolVersion> {
+    const r = await this.check(['-j', 'version']);
+    return this.parse(r, parseVersion);
+  }
+
+  /** Throws a one-line, actionable error when bpftool is missing or older than `min`. */
+  async requireVersion(min = '7.2.0', needFor = 'autoattach'): Promise<BpftoolVersion> {
+    const v = await this.version();
+    const tooOld = tooOldMessage(v.version, min, needFor);
+    if (tooOld) {
+      throw new BpftoolError({
+        command: this.commandLine(['-j', 'version']),
+        exitCode: 0,
+        stderr: '',
+        errorText: tooOld,
+        message: tooOld,
+      });
+    }
+    return v;
+  }
+
+  // ---------------------------------------------------------------- load
+
+  /**
+   * bpftool prog loadall. Creates the parent directories first (bpftool does not; with
+   * autoattach the pin directory itself must exist too). Loading onto existing pins fails.
+   */
+  async loadAll(
+    objPath: string,
+    progPinDir: string,
+    options: LoadAllOptions = {},
+  ): Promise<LoadAllResult> {
+    await mkdir(dirname(progPinDir), { recursive: true });
+    if (options.autoattach) await mkdir(progPinDir, { recursive: true });
+    if (options.mapPinDir) await mkdir(dirname(options.mapPinDir), { recursive: true });
+    const args = ['prog', 'loadall', objPath, progPinDir];
+    for (const [name, pin] of Object.entries(options.reuseMaps ?? {})) {
+      args.push('map', 'name', name, 'pinned', pin);
+    }
+    if (options.mapPinDir) args.push('pinmaps', options.mapPinDir);
+    if (options.autoattach) args.push('autoattach');
+    const r = await this.check(args);
+    const autoattachFallbacks = options.autoattach ? parseAutoattachFallbacks(r.stderr) : [];
+    if (autoattachFallbacks.length > 0) {
+      this.log.debug(
+        { programs: autoattachFallbacks },
+        'autoattach pinned programs it did not attach',
+      );
+    }
+    return { autoattachFallbacks };
+  }
+
+  /** The maps an object declares in .maps, with sizes, read from its BTF (nothing is loaded). */
+  async objectMapSpecs(objPath: string): Promise<MapSpec[]> {
+    const r = await this.check(['-j', 'btf', 'dump', 'file', objPath]);
+    return this.parse(r, parseBtfMapSpecs);
+  }
+
+  // ---------------------------------------------------------------- cgroups
+
+  async cgroupAttach(
+    cgroupDir: string,
+    attachType: string,
+    progPin: string,
+    options: { multi?: boolean; override?: boolean } = { multi: true },
+  ): Promise<void> {
+    const args = ['cgroup', 'attach', cgroupDir, attachType, 'pinned', progPin];
+    if (options.multi) args.push('multi');
+    else if (options.override) args.push('override');
+    await this.check(args);
+  }
+
+  async cgroupDetach(cgroupDir: string, attachType: string, prog: ObjectRef): Promise<void> {
+    await this.check(['cgroup', 'detach', cgroupDir, attachType, ...refArgs(prog)]);
+  }
+
+  /** Programs attached directly to cgroupDir (not inherited ones). */
+  async cgroupShow(cgroupDir: string): Promise<CgroupAttachment[]> {
+    const r = await this.check(['-j', 'cgroup', 'show', cgroupDir]);
+    return this.parse(r, parseCgroupShow);
+  }
+
+  // ---------------------------------------------------------------- show
+
+  progShow(): Promise<ProgInfo[]>;
+  progShow(prog: ObjectRef): Promise<ProgInfo>;
+  async progShow(prog?: ObjectRef): Promise<ProgInfo | ProgInfo[]> {
+    const r = await this.check(['-j', 'prog', 'show', ...(prog ? refArgs(prog) : [])]);
+    const list = this.parse(r, parseProgShow);
+    return prog ? this.single(r, list) : list;
+  }
+
+  mapShow(): Promise<MapInfo[]>;
+  mapShow(map: ObjectRef): Promise<MapInfo>;
+  async mapShow(map?: ObjectRef): Promise<MapInfo | MapInfo[]> {
+    const r = await this.check(['-j', 'map', 'show', ...(map ? refArgs(map) : [])]);
+    const list = this.parse(r, parseMapShow);
+    return map ? this.single(r, list) : list;
+  }
+
+  linkShow(): Promise<LinkInfo[]>;
+  linkShow(link: ObjectRef): Promise<LinkInfo>;
+  async linkShow(link?: ObjectRef): Promise<LinkInfo | LinkInfo[]> {
+    // `link show pinned` can print the link and still exit 255 (6.12, 6.18): trust the output.
+    const r = await this.run(['-j', 'link', 'show', ...(link ? refArgs(link) : [])]);
+    const list = this.tryParse(r, parseLinkShow);
+    if (!list) throw this.error(r);
+    return link ? this.single(r, list) : list;
+  }
+
+  /**
+   * Whether a pin is a BPF link (what autoattach pins for a program it did attach) rather
+   * than a program (what it pins when it silently could not attach).
+   */
+  async isLinkPin(path: string): Promise<boolean> {
+    const r = await this.run(['-j', 'link', 'show', 'pinned', path]);
+    if (this.tryParse(r, parseLinkShow)) return true;
+    const err = this.errorText(r);
+    if (/incorrect object type/.test(err)) return false;
+    throw this.error(r);
+  }
+
+  // ---------------------------------------------------------------- maps
+
+  /**
+   * Dumps a map with BTF in plain mode (BTF-formatted JSON; u64 beyond 2^53 as bigint).
+   * stdout goes to a tmpfs file: plain mode writes one line per write(), which costs Node
+   * ~8x more CPU through a pipe (1k dns_stats rows: 21 ms wall / 4 ms Node CPU via a file,
+   * 34 ms / 31 ms via execa's pipe).
+   */
+  mapDump(pin: string): Promise<MapEntry[]>;
+  mapDump(pin: string, options: { perCpu: 'sum' }): Promise<SummedMapEntry[]>;
+  mapDump(pin: string, options: { perCpu: 'keep' }): Promise<MapEntry[]>;
+  async mapDump(
+    pin: string,
+    options?: { perCpu: 'sum' | 'keep' },
+  ): Promise<MapEntry[] | SummedMapEntry[]> {
+    const r = await this.check(['map', 'dump', 'pinned', pin], { stdoutToFile: true });
+    const entries = this.parse(r, (s) => parseMapDumpPlain(s, `map dump ${pin}`));
+    return options?.perCpu === 'sum' ? sumPerCpu(entries) : entries;
+  }
+
+  /** -j dump: raw key/value bytes (and "formatted" when the map has BTF). For maps without BTF. */
+  async mapDumpRaw(pin: string): Promise<RawMapEntry[]> {
+    const r = await this.check(['-j', 'map', 'dump', 'pinned', pin], { stdoutToFile: true });
+    return this.parse(r, (s) => parseMapDumpJson(s, `map dump -j ${pin}`));
+  }
+
+  /** For per-CPU maps bpftool writes the one value given to every CPU. */
+  async mapUpdate(
+    pin: string,
+    key: Uint8Array,
+    value: Uint8Array,
+    flag: 'any' | 'exist' | 'noexist' = 'any',
+  ): Promise<void> {
+    await this.check(mapUpdateArgs(pin, key, value, flag));
+  }
+
+  /** Returns false when the key was not in the map. */
+  async mapDelete(pin: string, key: Uint8Array): Promise<boolean> {
+    const r = await this.run([
+      '-j',
+      'map',
+      'delete',
+      'pinned',
+      pin,
+      'key',
+      'hex',
+      ...hexBytes(key),
+    ]);
+    if (!r.failed) return true;
+    if (/^delete failed: No such file or directory/.test(this.errorText(r))) return false;
+    throw this.error(r);
+  }
+
+  // ---------------------------------------------------------------- run, batch
+
+  /** BPF_PROG_TEST_RUN with dataIn; -j gives {retval, duration (average if repeat > 1)}. */
+  async progRun(
+    progPin: string,
+    dataIn: Uint8Array,
+    options: { repeat?: number } = {},
+  ): Promise<ProgRunResult> {
+    return this.withTempDir(async (dir) => {
+      const file = join(dir, 'data_in');
+      await writeFile(file, dataIn);
+      const r = await this.check([
+        '-j',
+        'prog',
+        'run',
+        'pinned',
+        progPin,
+        ...progRunTail(file, options.repeat),
+      ]);
+      return this.parse(r, parseProgRun);
+    });
+  }
+
+  /** Many test runs of one program in one bpftool process. */
+  async progRunMany(
+    progPin: string,
+    inputs: readonly Uint8Array[],
+    options: { repeat?: number } = {},
+  ): Promise<ProgRunResult[]> {
+    if (inputs.length === 0) return [];
+    return this.withTempDir(async (dir) => {
+      const commands = await Promise.all(
+        inputs.map(async (data, i) => {
+          const file = join(dir, `data_in_${i}`);
+          await writeFile(file, data);
+          return ['prog', 'run', 'pinned', progPin, ...progRunTail(file, options.repeat)];
+        }),
+      );
+      const results = await this.batch(commands);
+      return results.map((r, i) => batchProgRun(r, i));
+    });
+  }
+
+  /**
+   * Runs many commands in one bpftool process (`bpftool -j batch file F`). A command is a
+   * line as bpftool reads it, or an argv array that is quoted here. bpftool stops at the
+   * first failing command: that throws a BpftoolBatchError with the results of the commands
+   * before it, which have taken effect; the commands after it did not run.
+   */
+  async batch(commands: readonly (string | readonly string[])[]): Promise<BatchCommandResult[]> {
+    if (commands.length === 0) return [];
+    const lines = commands.map((c) =>
+      typeof c === 'string' ? checkBatchLine(c) : formatBatchLine(c),
+    );
+    return this.withTempDir(async (dir) => {
+      const file = join(dir, 'batch');
+      await writeFile(file, lines.join('\n') + '\n');
+      const r = await this.run(['-j', 'batch', 'file', file], { stdoutToFile: true });
+      const results = this.tryParse(r, parseBatch) ?? [];
+      if (!r.failed) return results;
+      const last = results.at(-1);
+      const failedIndex = Math.max(0, results.length - 1);
+      const base = this.error(r, last ? (jsonErrorText(last.output) ?? 'usage error') : undefined);
+      throw new BpftoolBatchError(
+        base,
+        results.slice(0, -1),
+        failedIndex,
+        lines[failedIndex] ?? '',
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private async run(args: string[], options: { stdoutToFile?: boolean } = {}): Promise<RunResult> {
+    const started = performance.now();
+    let result: RunResult;
+    if (options.stdoutToFile) {
+      result = await this.withTempDir(async (dir) => {
+        const file = join(dir, 'stdout');
+        const fh = await open(file, 'wx');
+        try {
+          const r = await this.exec(args, fh.fd);
+          return { ...r, stdout: await readFile(file, 'utf8') };
+        } finally {
+          await fh.close();
+        }
+      });
+    } else {
+      result = await this.exec(args, 'pipe');
+    }
+    this.log.debug(
+      {
+        cmd: this.commandLine(args),
+        exitCode: result.exitCode,
+        ms: Math.round(performance.now() - started),
+      },
+      'bpftool',
+    );
+    return result;
+  }
+
+  private async exec(args: string[], stdout: number | 'pipe'): Promise<RunResult> {
+    const r = await execa(this.binary, args, {
+      reject: false,
+      timeout: this.timeoutMs,
+      stdin: 'ignore',
+      // execa's types list fds 3..9 only; any open fd works (it is handed to spawn as is).
+      stdout: stdout as 'pipe' | 3,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    const out = { args, stderr: String(r.stderr ?? ''), exitCode: r.exitCode, failed: r.failed };
+    const stdoutText = typeof r.stdout === 'string' ? r.stdout : '';
+    if (r.failed && r.exitCode === undefined) {
+      const why =
+        r.code === 'ENOENT'
+          ? `bpftool not found: '${this.binary}' is not on PATH or does not exist (need ≥ 7.2; ${INSTALL_HINT})`
+          : r.timedOut
+            ? `${this.commandLine(args)} timed out after ${this.timeoutMs} ms`
+            : `${this.commandLine(args)} did not run: ${r.shortMessage ?? r.code ?? r.signal ?? 'unknown error'}`;
+      throw new BpftoolError(
+        {
+          command: this.commandLine(args),
+          exitCode: undefined,
+          stderr: out.stderr,
+          errorText: why,
+          message: why,
+        },
+        { cause: r },
+      );
+    }
+    return { ...out, stdout: stdoutText, cause: r.failed ? r : undefined };
+  }
+
+  private async check(
+    args: string[],
+    options: { stdoutToFile?: boolean } = {},
+  ): Promise<RunResult> {
+    const r = await this.run(args, options);
+    if (r.failed) throw this.error(r);
+    return r;
+  }
+
+  private parse<T>(r: RunResult, parser: (stdout: string) => T): T {
+    try {
+      return parser(r.stdout);
+    } catch (cause) {
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new BpftoolError(
+        {
+          command: this.commandLine(r.args),
+          exitCode: r.exitCode,
+          stderr: r.stderr,
+          errorText: why,
+          message: `${this.commandLine(r.args)}: cannot parse its output: ${why}`,
+        },
+        { cause },
+      );
+    }
+  }
+
+  private tryParse<T>(r: RunResult, parser: (stdout: string) => T): T | undefined {
+    try {
+      return parser(r.stdout);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private single<T>(r: RunResult, list: T[]): T {
+    if (list.length !== 1) {
+      throw new BpftoolError({
+        command: this.commandLine(r.args),
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+        errorText: `expected one object, got ${list.length}`,
+      });
+    }
+    return list[0]!;
+  }
+
+  private errorText(r: RunResult): string {
+    let fromJson: string | undefined;
+    try {
+      fromJson = jsonErrorText(parseJsonBigInt(r.stdout.trim()));
+    } catch {
+      fromJson = undefined;
+    }
+    return fromJson ?? r.stderr.trim();
+  }
+
+  private error(r: RunResult, errorText = this.errorText(r)): BpftoolError {
+    const hint = hintFor(r.args, `${errorText}\n${r.stderr}`);
+    return new BpftoolError(
+      {
+        command: this.commandLine(r.args),
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+        errorText,
+        hint,
+      },
+      { cause: r.cause },
+    );
+  }
+
+  private commandLine(args: readonly string[]): string {
+    return [this.binary, ...args].map(shellQuote).join(' ');
+  }
+
+  private async withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(await this.tmpDir(), 'dnsrace-bpftool-'));
+    try {
+      return await fn(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private tmpDir(): Promise<string> {
+    this.tmpDirPromise ??= (async () => {
+      if (this.tmpDirOption) return this.tmpDirOption;
+      try {
+        await access('/dev/shm', fsConstants.W_OK);
+        return '/dev/shm';
+      } catch {
+        return tmpdir();
+      }
+    })();
+    return this.tmpDirPromise;
+  }
+}
+
+export function mapUpdateArgs(
+  pin: string,
+  key: Uint8Array,
+  value: Uint8Array,
+  flag: 'any' | 'exist' | 'noexist' = 'any',
+): string[] {
+  return [
+    'map',
+    'update',
+    'pinned',
+    pin,
+    'key',
+    'hex',
+    ...hexBytes(key),
+    'value',
+    'hex',
+    ...hexBytes(value),
+    flag,
+  ];
+}
+
+function progRunTail(dataInFile: string, repeat: number | undefined): string[] {
+  return ['data_in', dataInFile, ...(repeat && repeat > 1 ? ['repeat', String(repeat)] : [])];
+}
+
+function refArgs(ref: ObjectRef): string[] {
+  return typeof ref === 'string' ? ['pinned', ref] : ['id', String(ref.id)];
+}
+
+function hexBytes(b: Uint8Array): string[] {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0'));
+}
+
+function checkBatchLine(line: string): string {
+  if (/[\n\r]/.test(line)) throw new Error(`batch: line ${JSON.stringify(line)} has a line break`);
+  return line;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const silentLogger: LoggerLike = {
+  debug() {},
+  info() {},
+  warn() {},
+};
+
+export { INSTALL_HINT };
+export type { JsonValue };

@@ -12,7 +12,7 @@ require_node
 # clang/llvm/libbpf-dev: to check that the committed BPF objects match their sources.
 # The lab: dnsmasq-base (DNS replicas), musl-tools (musl client), iproute2, iptables, tcpdump,
 # bind9-dnsutils (dig), conntrack, python3 (glibc getaddrinfo client).
-ensure_packages clang llvm libbpf-dev dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
+ensure_packages clang llvm libbpf-dev clang-format dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
 	bind9-dnsutils conntrack python3 procps util-linux
 ensure_bpftool
 ensure_bpffs
@@ -20,6 +20,9 @@ ensure_node_modules
 
 step "lint and type check"
 npx eslint . && npx prettier --check . >/dev/null || die "lint failed: run 'npm run format' and 'npx eslint .'"
+find bpf test/lab/bpf -name '*.[ch]' ! -name vmlinux.h ! -path '*/dist/*' -print0 |
+	xargs -0 clang-format --dry-run --Werror ||
+	die "BPF C is not clang-formatted: run clang-format -i on the files named above"
 npx tsc -p tsconfig.json --noEmit || die "type check failed"
 
 step "BPF objects match their sources"

@@ -1,11 +1,17 @@
 // Configuration is resolved here and only here: flags, then environment, then named defaults.
 // Bad input fails fast with a message that says what to change.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// Compiled code runs from dist/src; tsx runs src directly. Both resolve to the package root.
-const packageRoot = PACKAGE_ROOT.endsWith(`${path.sep}dist`) ? path.dirname(PACKAGE_ROOT) : PACKAGE_ROOT;
+/** The directory holding package.json: src/ under tsx, dist/src/ when compiled. */
+function findPackageRoot(from: string): string {
+  for (let dir = from; dir !== path.dirname(dir); dir = path.dirname(dir))
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+  return from;
+}
+
+export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 
 export interface Config {
   listenHost: string;
@@ -37,19 +43,110 @@ interface Option {
 }
 
 export const OPTIONS: readonly Option[] = [
-  { key: 'listen', flag: '--listen-address', env: 'DNSRACE_LISTEN_ADDRESS', kind: 'address', default: '0.0.0.0:9853', help: 'HOST:PORT for /metrics, /healthz and /readyz' },
-  { key: 'cgroupRoot', flag: '--cgroup-root', env: 'DNSRACE_CGROUP_ROOT', kind: 'string', default: undefined, help: "cgroup2 directory to attach to (default: the node's kubepods cgroup, else the cgroup2 root)" },
-  { key: 'bpffsDir', flag: '--bpffs-dir', env: 'DNSRACE_BPFFS_DIR', kind: 'string', default: '/sys/fs/bpf/dnsrace', help: 'bpffs directory for pinned programs and maps (maps survive restarts)' },
-  { key: 'bpfObject', flag: '--bpf-object', env: 'DNSRACE_BPF_OBJECT', kind: 'string', default: path.join(packageRoot, 'bpf', 'dist', 'dns.bpf.o'), help: 'prebuilt DNS BPF object' },
-  { key: 'bpftool', flag: '--bpftool', env: 'DNSRACE_BPFTOOL', kind: 'string', default: 'bpftool', help: 'bpftool binary (>= 7.2)' },
-  { key: 'bpftoolTimeoutMs', flag: '--bpftool-timeout', env: 'DNSRACE_BPFTOOL_TIMEOUT', kind: 'duration', default: '10s', help: 'time limit for one bpftool call' },
-  { key: 'readIntervalMs', flag: '--read-interval', env: 'DNSRACE_READ_INTERVAL', kind: 'duration', default: '5s', help: 'how often the kernel maps are read and pending queries swept; scrapes are served from the last read' },
-  { key: 'timeoutDeadlineMs', flag: '--timeout-deadline', env: 'DNSRACE_TIMEOUT_DEADLINE', kind: 'duration', default: '5s', help: "a query unanswered this long after its last send counts as a timeout (glibc's and musl's resolvers give up after 5 s)" },
-  { key: 'podLogDir', flag: '--pod-log-dir', env: 'DNSRACE_POD_LOG_DIR', kind: 'string', default: '/var/log/pods', help: "kubelet's pod log directory, used to name pods from their UID" },
-  { key: 'podSeriesLimit', flag: '--pod-series-limit', env: 'DNSRACE_POD_SERIES_LIMIT', kind: 'int', default: '250', help: 'most pods with their own dnsrace_dns_pod_* series; the rest are summed into pod="_other"' },
-  { key: 'nodeName', flag: '--node-name', env: 'NODE_NAME', kind: 'string', default: '', help: 'node name for dnsrace_build_info (default: hostname)' },
-  { key: 'purgeOnExit', flag: '--purge-on-exit', env: 'DNSRACE_PURGE_ON_EXIT', kind: 'bool', default: 'false', help: 'remove the pinned maps on exit (counters restart from zero next time)' },
-  { key: 'logLevel', flag: '--log-level', env: 'DNSRACE_LOG_LEVEL', kind: 'string', default: 'info', help: 'pino level: trace, debug, info, warn, error' },
+  {
+    key: 'listen',
+    flag: '--listen-address',
+    env: 'DNSRACE_LISTEN_ADDRESS',
+    kind: 'address',
+    default: '0.0.0.0:9853',
+    help: 'HOST:PORT for /metrics, /healthz and /readyz',
+  },
+  {
+    key: 'cgroupRoot',
+    flag: '--cgroup-root',
+    env: 'DNSRACE_CGROUP_ROOT',
+    kind: 'string',
+    default: undefined,
+    help: "cgroup2 directory to attach to (default: the node's kubepods cgroup, else the cgroup2 root)",
+  },
+  {
+    key: 'bpffsDir',
+    flag: '--bpffs-dir',
+    env: 'DNSRACE_BPFFS_DIR',
+    kind: 'string',
+    default: '/sys/fs/bpf/dnsrace',
+    help: 'bpffs directory for pinned programs and maps (maps survive restarts)',
+  },
+  {
+    key: 'bpfObject',
+    flag: '--bpf-object',
+    env: 'DNSRACE_BPF_OBJECT',
+    kind: 'string',
+    default: path.join(PACKAGE_ROOT, 'bpf', 'dist', 'dns.bpf.o'),
+    help: 'prebuilt DNS BPF object',
+  },
+  {
+    key: 'bpftool',
+    flag: '--bpftool',
+    env: 'DNSRACE_BPFTOOL',
+    kind: 'string',
+    default: 'bpftool',
+    help: 'bpftool binary (>= 7.2)',
+  },
+  {
+    key: 'bpftoolTimeoutMs',
+    flag: '--bpftool-timeout',
+    env: 'DNSRACE_BPFTOOL_TIMEOUT',
+    kind: 'duration',
+    default: '10s',
+    help: 'time limit for one bpftool call',
+  },
+  {
+    key: 'readIntervalMs',
+    flag: '--read-interval',
+    env: 'DNSRACE_READ_INTERVAL',
+    kind: 'duration',
+    default: '5s',
+    help: 'how often the kernel maps are read and pending queries swept; scrapes are served from the last read',
+  },
+  {
+    key: 'timeoutDeadlineMs',
+    flag: '--timeout-deadline',
+    env: 'DNSRACE_TIMEOUT_DEADLINE',
+    kind: 'duration',
+    default: '5s',
+    help: "a query unanswered this long after its last send counts as a timeout (glibc's and musl's resolvers give up after 5 s)",
+  },
+  {
+    key: 'podLogDir',
+    flag: '--pod-log-dir',
+    env: 'DNSRACE_POD_LOG_DIR',
+    kind: 'string',
+    default: '/var/log/pods',
+    help: "kubelet's pod log directory, used to name pods from their UID",
+  },
+  {
+    key: 'podSeriesLimit',
+    flag: '--pod-series-limit',
+    env: 'DNSRACE_POD_SERIES_LIMIT',
+    kind: 'int',
+    default: '250',
+    help: 'most pods with their own dnsrace_dns_pod_* series; the rest are summed into pod="_other"',
+  },
+  {
+    key: 'nodeName',
+    flag: '--node-name',
+    env: 'NODE_NAME',
+    kind: 'string',
+    default: '',
+    help: 'node name for dnsrace_build_info (default: hostname)',
+  },
+  {
+    key: 'purgeOnExit',
+    flag: '--purge-on-exit',
+    env: 'DNSRACE_PURGE_ON_EXIT',
+    kind: 'bool',
+    default: 'false',
+    help: 'remove the pinned maps on exit (counters restart from zero next time)',
+  },
+  {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'DNSRACE_LOG_LEVEL',
+    kind: 'string',
+    default: 'info',
+    help: 'pino level: trace, debug, info, warn, error',
+  },
 ];
 
 export class ConfigError extends Error {}
@@ -87,7 +184,8 @@ function convert(opt: Option, raw: string, from: string): unknown {
     case 'address': {
       const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw);
       const port = m ? Number(m[3]) : NaN;
-      if (!m || port < 1 || port > 65535) throw bad('HOST:PORT like 0.0.0.0:9853 or [::1]:9853');
+      if (!m || port > 65535)
+        throw bad('HOST:PORT like 0.0.0.0:9853 or [::1]:9853 (port 0: any free port)');
       return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
     }
   }
@@ -105,7 +203,9 @@ export function helpText(): string {
     const arg = o.kind === 'bool' ? '' : ` <${o.kind === 'address' ? 'host:port' : o.kind}>`;
     lines.push(`  ${o.flag}${arg}`);
     lines.push(`      ${o.help}`);
-    lines.push(`      env ${o.env}; default: ${o.default === undefined ? 'auto' : o.default || '(empty)'}`);
+    lines.push(
+      `      env ${o.env}; default: ${o.default === undefined ? 'auto' : o.default || '(empty)'}`,
+    );
   }
   lines.push('  --help', '      print this help and exit');
   return lines.join('\n');

@@ -36,11 +36,22 @@ export function aggregateDnsStats(
   const agg: DnsAggregate = { client: new Map(), server: new Map(), pods: new Map() };
   for (const row of rows) {
     const { namespace, pod } = nameOf(row.cgroupId);
-    const byQtype = slot(row.role === 'server' ? agg.server : agg.client, namespace, () => new Map());
+    const byQtype = slot(
+      row.role === 'server' ? agg.server : agg.client,
+      namespace,
+      () => new Map(),
+    );
     addRow(slot(byQtype, row.qtype, emptyTotals), row);
     if (row.role === 'client') {
       const podLabel = budget.admit(namespace, pod) ? pod : OTHER_PODS;
-      addRow(slot(slot(agg.pods, namespace, () => new Map()), podLabel, emptyTotals), row);
+      addRow(
+        slot(
+          slot(agg.pods, namespace, () => new Map()),
+          podLabel,
+          emptyTotals,
+        ),
+        row,
+      );
     }
   }
   return agg;

@@ -14,8 +14,16 @@ export const NAMESPACE_LE_INDICES = [
  */
 export const POD_LE_INDICES = [-24, -12, 0, 8, 12, 16] as const;
 
+// Prometheus's own table of schema-2 bounds (model/histogram: nativeHistogramBounds[2]);
+// bound(i) = table[i mod 4] * 2^(floor(i/4) + 1) is exactly the value Prometheus computes,
+// where Math.pow(2, i/4) can differ in the last digit.
+const SCHEMA2_FRACTIONS = [
+  0.5, 0.5946035575013605, 0.7071067811865475, 0.8408964152537144,
+] as const;
+
 export function leSeconds(index: number): number {
-  return Math.pow(2, index / 4);
+  const octave = Math.floor(index / 4);
+  return SCHEMA2_FRACTIONS[index - 4 * octave]! * Math.pow(2, octave + 1);
 }
 
 export interface Bucket {
@@ -24,7 +32,10 @@ export interface Bucket {
 }
 
 /** Cumulative counts at each upper bound, plus +Inf. Slot 0 (the zero bucket) counts everywhere. */
-export function cumulativeBuckets(latency: readonly number[], leIndices: readonly number[]): Bucket[] {
+export function cumulativeBuckets(
+  latency: readonly number[],
+  leIndices: readonly number[],
+): Bucket[] {
   const out: Bucket[] = [];
   let slot = 0;
   let running = 0;

@@ -57,7 +57,11 @@ export function decodeDnsStatsRow(entry: Json): DnsStatsRow {
     queries: toCount(field(value, 'queries', 'value'), 'value.queries'),
     retransmits: toCount(field(value, 'retransmits', 'value'), 'value.retransmits'),
     timeouts: toCount(field(value, 'timeouts', 'value'), 'value.timeouts'),
-    responses: countArray(field(value, 'responses', 'value'), RCODE_LABELS.length, 'value.responses'),
+    responses: countArray(
+      field(value, 'responses', 'value'),
+      RCODE_LABELS.length,
+      'value.responses',
+    ),
     latencyCount: toCount(field(value, 'latency_count', 'value'), 'value.latency_count'),
     // Seconds as a float: exact to the microsecond until ~285 years of summed latency.
     latencySumSeconds: Number(sumNs / 1000n) / 1e6,

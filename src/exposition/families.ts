@@ -94,9 +94,12 @@ function podFamilies(pods: DnsAggregate['pods']): Family[] {
 export function buildFamilies(state: ExporterState): Family[] {
   const out: Family[] = [];
   out.push(
-    scalar('gauge', METRIC.buildInfo, 'Build and environment of this exporter; value is always 1.', [
-      { labels: { ...state.build }, value: 1 },
-    ]),
+    scalar(
+      'gauge',
+      METRIC.buildInfo,
+      'Build and environment of this exporter; value is always 1.',
+      [{ labels: { ...state.build }, value: 1 }],
+    ),
     scalar('gauge', METRIC.up, '1 when the DNS programs are attached to the cgroup root.', [
       { labels: {}, value: state.attached ? 1 : 0 },
     ]),
@@ -111,15 +114,53 @@ export function buildFamilies(state: ExporterState): Family[] {
   if (!snap) return out;
   const { client, server, pods } = snap.dns;
   out.push(
-    perQtype(client, 'counter', METRIC.dnsQueries, 'DNS queries sent by pods (first sends, retransmits excluded).', (t) => t.queries),
+    perQtype(
+      client,
+      'counter',
+      METRIC.dnsQueries,
+      'DNS queries sent by pods (first sends, retransmits excluded).',
+      (t) => t.queries,
+    ),
     responses(client, METRIC.dnsResponses, 'DNS answers received by pods, by rcode.'),
-    histogram(client, METRIC.dnsQueryDuration, "DNS lookup latency seen by pods, from a query's first send to its answer."),
-    perQtype(client, 'counter', METRIC.dnsRetransmits, 'DNS queries re-sent by pods (same socket, or the same question and id from a new socket).', (t) => t.retransmits),
-    perQtype(client, 'counter', METRIC.dnsTimeouts, 'DNS queries of pods never answered within the timeout deadline.', (t) => t.timeouts),
-    perQtype(server, 'counter', METRIC.dnsServerQueries, 'DNS queries received by DNS server pods.', (t) => t.queries),
+    histogram(
+      client,
+      METRIC.dnsQueryDuration,
+      "DNS lookup latency seen by pods, from a query's first send to its answer.",
+    ),
+    perQtype(
+      client,
+      'counter',
+      METRIC.dnsRetransmits,
+      'DNS queries re-sent by pods (same socket, or the same question and id from a new socket).',
+      (t) => t.retransmits,
+    ),
+    perQtype(
+      client,
+      'counter',
+      METRIC.dnsTimeouts,
+      'DNS queries of pods never answered within the timeout deadline.',
+      (t) => t.timeouts,
+    ),
+    perQtype(
+      server,
+      'counter',
+      METRIC.dnsServerQueries,
+      'DNS queries received by DNS server pods.',
+      (t) => t.queries,
+    ),
     responses(server, METRIC.dnsServerResponses, 'DNS answers sent by DNS server pods, by rcode.'),
-    histogram(server, METRIC.dnsServerDuration, 'Time DNS server pods took from receiving a query to sending its answer.'),
-    perQtype(server, 'counter', METRIC.dnsServerTimeouts, 'DNS queries received by server pods and never answered.', (t) => t.timeouts),
+    histogram(
+      server,
+      METRIC.dnsServerDuration,
+      'Time DNS server pods took from receiving a query to sending its answer.',
+    ),
+    perQtype(
+      server,
+      'counter',
+      METRIC.dnsServerTimeouts,
+      'DNS queries received by server pods and never answered.',
+      (t) => t.timeouts,
+    ),
     ...podFamilies(pods),
     scalar('counter', METRIC.dnsPackets, 'Packets the BPF programs parsed as DNS.', [
       { labels: {}, value: snap.health.dns_packets ?? 0 },
@@ -128,16 +169,25 @@ export function buildFamilies(state: ExporterState): Family[] {
       'counter',
       METRIC.parseErrors,
       'Port-53 packets the BPF programs could not parse, by reason.',
-      Object.entries(PARSE_ERROR_REASONS).map(([reason, c]) => ({ labels: { reason }, value: snap.health[c] ?? 0 })),
+      Object.entries(PARSE_ERROR_REASONS).map(([reason, c]) => ({
+        labels: { reason },
+        value: snap.health[c] ?? 0,
+      })),
     ),
-    scalar('counter', METRIC.unmatchedAnswers, 'DNS answers with no pending query (late, duplicate, or sent before attach).', [
-      { labels: {}, value: snap.health.unmatched_answers ?? 0 },
-    ]),
+    scalar(
+      'counter',
+      METRIC.unmatchedAnswers,
+      'DNS answers with no pending query (late, duplicate, or sent before attach).',
+      [{ labels: {}, value: snap.health.unmatched_answers ?? 0 }],
+    ),
     scalar(
       'counter',
       METRIC.mapOverflows,
       'Inserts that failed because a BPF map was full: those queries or rows were not tracked.',
-      Object.entries(OVERFLOW_COUNTERS).map(([map, c]) => ({ labels: { map }, value: snap.health[c] ?? 0 })),
+      Object.entries(OVERFLOW_COUNTERS).map(([map, c]) => ({
+        labels: { map },
+        value: snap.health[c] ?? 0,
+      })),
     ),
     scalar(
       'gauge',
@@ -154,12 +204,18 @@ export function buildFamilies(state: ExporterState): Family[] {
     scalar('gauge', METRIC.mapReadDuration, 'Duration of the last read of the kernel maps.', [
       { labels: {}, value: snap.readDurationSeconds },
     ]),
-    scalar('gauge', METRIC.mapReadTimestamp, 'Unix time of the last successful read of the kernel maps.', [
-      { labels: {}, value: snap.readTimestampSeconds },
-    ]),
-    scalar('gauge', METRIC.podSeriesDropped, 'Pods summed into pod="_other" because --pod-series-limit was reached.', [
-      { labels: {}, value: snap.podSeriesOverflow },
-    ]),
+    scalar(
+      'gauge',
+      METRIC.mapReadTimestamp,
+      'Unix time of the last successful read of the kernel maps.',
+      [{ labels: {}, value: snap.readTimestampSeconds }],
+    ),
+    scalar(
+      'gauge',
+      METRIC.podSeriesDropped,
+      'Pods summed into pod="_other" because --pod-series-limit was reached.',
+      [{ labels: {}, value: snap.podSeriesOverflow }],
+    ),
   );
   return out;
 }

@@ -19,7 +19,11 @@ function valuesOf(f: Family): PromValue[] {
   const out: PromValue[] = [];
   for (const s of f.samples) {
     for (const b of s.buckets)
-      out.push({ metricName: `${f.name}_bucket`, labels: { ...s.labels, le: formatLe(b.le) }, value: b.count });
+      out.push({
+        metricName: `${f.name}_bucket`,
+        labels: { ...s.labels, le: formatLe(b.le) },
+        value: b.count,
+      });
     out.push({ metricName: `${f.name}_sum`, labels: s.labels, value: s.sum });
     out.push({ metricName: `${f.name}_count`, labels: s.labels, value: s.count });
   }
@@ -28,20 +32,30 @@ function valuesOf(f: Family): PromValue[] {
 
 /** Adapts one family to prom-client's collector interface (name, help, type, get()). */
 function asPromMetric(f: Family) {
-  return {
+  const metric = {
+    // prom-client renames counters for OpenMetrics (strips _total) through this field.
     name: f.name,
     help: f.help,
     type: f.type,
     aggregator: 'sum',
-    get: async () => ({ name: f.name, help: f.help, type: f.type, aggregator: 'sum', values: valuesOf(f) }),
+    get: async () => ({
+      name: metric.name,
+      help: f.help,
+      type: f.type,
+      aggregator: 'sum',
+      values: valuesOf(f),
+    }),
     reset: () => undefined,
   };
+  return metric;
 }
 
 export type TextFormat = 'prometheus' | 'openmetrics';
 
 export function contentTypeOf(format: TextFormat): string {
-  return format === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
+  return format === 'openmetrics'
+    ? Registry.OPENMETRICS_CONTENT_TYPE
+    : Registry.PROMETHEUS_CONTENT_TYPE;
 }
 
 export async function renderText(families: readonly Family[], format: TextFormat): Promise<string> {

@@ -35,10 +35,17 @@ export function createApp(deps: HttpDeps): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     const { ready, reason } = deps.readiness();
-    res.status(ready ? 200 : 503).type('text/plain').send(`${reason}\n`);
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(`${reason}\n`);
   });
   app.get('/', (_req, res) => {
-    res.type('text/html').send('<h1>dnsrace</h1><p><a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>\n');
+    res
+      .type('text/html')
+      .send(
+        '<h1>dnsrace</h1><p><a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>\n',
+      );
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found: try /metrics, /healthz or /readyz\n');

@@ -48,6 +48,7 @@ describe('parseConfig', () => {
     [['--read-interval', 'soon'], /--read-interval.*positive duration/],
     [['--listen-address', 'nope'], /HOST:PORT/],
     [['--listen-address', ':99999'], /HOST:PORT/],
+    [['--listen-address', '1.2.3.4:-1'], /HOST:PORT/],
     [['--pod-series-limit', '0'], /positive whole number/],
     [['--bogus'], /unknown option '--bogus'/],
     [['--bpffs-dir'], /needs a value/],
@@ -58,7 +59,9 @@ describe('parseConfig', () => {
   });
 
   it('names the environment variable when the environment is wrong', () => {
-    expect(() => parseConfig([], { DNSRACE_PURGE_ON_EXIT: 'maybe' })).toThrow(/DNSRACE_PURGE_ON_EXIT/);
+    expect(() => parseConfig([], { DNSRACE_PURGE_ON_EXIT: 'maybe' })).toThrow(
+      /DNSRACE_PURGE_ON_EXIT/,
+    );
   });
 
   it('answers --help, and the help lists every flag and variable', () => {

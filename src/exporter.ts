@@ -1,0 +1,234 @@
+// The exporter's lifecycle: check bpftool, index cgroups and pods, load and attach the
+// programs, read the maps on a timer, serve HTTP; on stop, detach and keep the maps.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname, release } from 'node:os';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { Bpftool } from './bpf/bpftool.js';
+import { DnsProgramLoader } from './bpf/loader.js';
+import type { MapInfo } from './bpf/bpftool-output.js';
+import { chooseCgroupRoot } from './cgroup-root.js';
+import { PACKAGE_ROOT, type Config } from './config.js';
+import { PodSeriesBudget } from './dns/pod-budget.js';
+import { readDnsSnapshot, ReadStepError, type DnsMapPins } from './dns/reader.js';
+import { buildFamilies } from './exposition/families.js';
+import { createApp, listen } from './http/server.js';
+import {
+  CgroupIdentityResolver,
+  CgroupIndex,
+  identityLabels,
+  PodLogDirectory,
+  readCgroup2Mount,
+} from './identity/index.js';
+import type { ExporterState } from './snapshot.js';
+
+const IDENTITY_REFRESH_MS = 30_000;
+
+function packageVersion(): string {
+  const p = path.join(PACKAGE_ROOT, 'package.json');
+  return existsSync(p)
+    ? (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version
+    : 'unknown';
+}
+
+export class Exporter {
+  readonly state: ExporterState;
+  private server: Server | undefined;
+  private loader: DnsProgramLoader | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopIdentity: (() => void)[] = [];
+  private reading: Promise<void> | undefined;
+  private stopped = false;
+  private readonly bpftool: Bpftool;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.bpftool = new Bpftool({ binary: config.bpftool, timeoutMs: config.bpftoolTimeoutMs, log });
+    this.state = {
+      snapshot: undefined,
+      attached: false,
+      bpftoolFailures: new Map(),
+      build: {
+        version: packageVersion(),
+        node: config.nodeName || hostname(),
+        kernel: release(),
+        bpftool: '',
+      },
+    };
+  }
+
+  /** The port actually bound (useful with port 0 in tests). */
+  get port(): number | undefined {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? a.port : undefined;
+  }
+
+  private starting: Promise<void> | undefined;
+
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    const { config, log } = this;
+    // HTTP first: /healthz answers and /readyz says what the exporter waits for.
+    const app = createApp({
+      families: () => buildFamilies(this.state),
+      readiness: () => this.readiness(),
+      log: log.child({ component: 'http' }),
+    });
+    this.server = await listen(app, config.listenHost, config.listenPort);
+    log.info({ address: `${config.listenHost}:${this.port}` }, 'serving /metrics');
+
+    if (!existsSync(config.bpfObject))
+      throw new Error(
+        `BPF object ${config.bpfObject} not found: set --bpf-object, or rebuild with scripts/build-bpf.sh`,
+      );
+    const version = await this.bpftool.requireVersion('7.2.0');
+    this.state.build.bpftool = version.version;
+
+    const mount = await readCgroup2Mount();
+    const cgroupRoot = config.cgroupRoot ?? chooseCgroupRoot(mount.mountPoint, isDirectory);
+    if (!isDirectory(cgroupRoot))
+      throw new Error(
+        `--cgroup-root ${cgroupRoot} is not a directory: pass a cgroup2 directory that contains the pods`,
+      );
+    const rel = path.relative(mount.mountPoint, cgroupRoot);
+    if (rel.startsWith('..'))
+      throw new Error(
+        `--cgroup-root ${cgroupRoot} is outside the cgroup2 mount ${mount.mountPoint}`,
+      );
+
+    const idLog = log.child({ component: 'identity' });
+    const cgroups = new CgroupIndex({
+      mountPoint: mount.mountPoint,
+      hierarchyRoot: mount.root,
+      subtree: `/${rel}`,
+      onRefreshError: (err) =>
+        idLog.warn({ err }, 'cgroup rescan failed; names come from the previous scan'),
+    });
+    const pods = new PodLogDirectory({
+      root: config.podLogDir,
+      onRefreshError: (err) =>
+        idLog.warn(
+          { err, podLogDir: config.podLogDir },
+          'cannot read the pod log directory; pods stay unnamed (namespace _unknown)',
+        ),
+    });
+    await cgroups.refresh();
+    await pods.refresh().catch(() => undefined); // reported through onRefreshError
+    this.stopIdentity.push(
+      cgroups.startPeriodicRefresh(IDENTITY_REFRESH_MS),
+      pods.startPeriodicRefresh(IDENTITY_REFRESH_MS),
+    );
+    const resolver = new CgroupIdentityResolver({ cgroups, podSources: [pods] });
+
+    this.loader = new DnsProgramLoader({
+      bpftool: this.bpftool,
+      objPath: config.bpfObject,
+      cgroupDir: cgroupRoot,
+      bpffsDir: config.bpffsDir,
+      log,
+    });
+    if (this.stopped) return; // a signal arrived while indexing: attach nothing
+    const loaded = await this.loader.start();
+    this.state.attached = true;
+    log.info(
+      { cgroupRoot, bpffsDir: config.bpffsDir, reusedMaps: loaded.reusedMaps },
+      'DNS programs attached',
+    );
+
+    const pins = pickPins(loaded.maps);
+    const maxEntries = {} as Record<keyof DnsMapPins, number>;
+    for (const [name, pin] of Object.entries(pins)) {
+      const info = (await this.bpftool.mapShow(pin)) as MapInfo;
+      maxEntries[name as keyof DnsMapPins] = info.max_entries;
+    }
+    const budget = new PodSeriesBudget(config.podSeriesLimit);
+    const loader = this.loader;
+    const readOnce = async () => {
+      try {
+        this.state.snapshot = await readDnsSnapshot({
+          dump: (pin) => this.bpftool.mapDump(pin),
+          dumpPerCpuSummed: (pin) => this.bpftool.mapDump(pin, { perCpu: 'sum' }),
+          sweep: (keys, deadlineNs) => loader.sweepTimeouts(keys, deadlineNs),
+          pins,
+          maxEntries,
+          nameOf: (id) => identityLabels(resolver.resolve(id)),
+          budget,
+          deadlineNs: BigInt(config.timeoutDeadlineMs) * 1_000_000n,
+          monotonicNs: () => process.hrtime.bigint(),
+          wallSeconds: () => Date.now() / 1000,
+        });
+      } catch (err) {
+        const op = err instanceof ReadStepError ? err.operation : 'read';
+        this.state.bpftoolFailures.set(op, (this.state.bpftoolFailures.get(op) ?? 0) + 1);
+        log.error(
+          { err, operation: op },
+          'reading the kernel maps failed; serving the previous read (see dnsrace_bpftool_failures_total)',
+        );
+      }
+    };
+    await readOnce();
+    const loop = () => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => {
+        this.reading = readOnce().finally(loop);
+      }, config.readIntervalMs);
+    };
+    loop();
+  }
+
+  readiness(): { ready: boolean; reason: string } {
+    if (!this.state.attached)
+      return { ready: false, reason: 'not ready: BPF programs not attached yet' };
+    if (!this.state.snapshot)
+      return { ready: false, reason: 'not ready: kernel maps not read yet' };
+    return { ready: true, reason: 'ready' };
+  }
+
+  /** Detaches the programs (maps stay pinned unless --purge-on-exit) and closes the server. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.starting?.catch(() => undefined); // never detach halfway through an attach
+    clearTimeout(this.timer);
+    await this.reading?.catch(() => undefined);
+    for (const stop of this.stopIdentity) stop();
+    try {
+      if (this.loader) await this.loader.stop({ purge: this.config.purgeOnExit });
+      this.state.attached = false;
+    } finally {
+      const server = this.server;
+      if (server) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections(); // keep-alive scrapers would hold close() open
+        await closed;
+      }
+    }
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function pickPins(maps: Record<string, string>): DnsMapPins {
+  const need = ['dns_pending', 'dns_retry_index', 'dns_stats', 'dns_health'] as const;
+  const out = {} as DnsMapPins;
+  for (const name of need) {
+    const pin = maps[name];
+    if (!pin)
+      throw new Error(`the BPF object has no map ${name}: is --bpf-object a dnsrace dns.bpf.o?`);
+    out[name] = pin;
+  }
+  return out;
+}

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { buildFamilies } from '../../src/exposition/families.js';
+import { renderText } from '../../src/exposition/prom-text.js';
+import { negotiateFormat } from '../../src/http/server.js';
+import { emptyTotals } from '../../src/dns/totals.js';
+import { LAT_MIN_INDEX } from '../../src/bpf/latency-buckets.js';
+import type { ExporterState } from '../../src/snapshot.js';
+
+function state(): ExporterState {
+  const a = emptyTotals();
+  a.queries = 10;
+  a.responses[0] = 8;
+  a.responses[1] = 1;
+  a.timeouts = 1;
+  a.retransmits = 2;
+  a.latencyCount = 9;
+  a.latencySumSeconds = 5.5;
+  a.latency[-39 - LAT_MIN_INDEX] = 8; // ~1 ms
+  a.latency[10 - LAT_MIN_INDEX] = 1; // ~5 s
+  return {
+    attached: true,
+    bpftoolFailures: new Map([['map_dump', 2]]),
+    build: { version: '0.1.0', node: 'n1', kernel: '6.18', bpftool: '7.5.0' },
+    snapshot: {
+      dns: {
+        client: new Map([['team-a', new Map([['A', a]])]]),
+        server: new Map(),
+        pods: new Map([['team-a', new Map([['web-1', a]])]]),
+      },
+      health: { dns_packets: 42, unmatched_answers: 3, pending_full: 1, parse_truncated: 5 },
+      maps: [{ map: 'dns_pending', entries: 2, maxEntries: 16384 }],
+      readDurationSeconds: 0.012,
+      readTimestampSeconds: 1_700_000_000,
+      podSeriesOverflow: 0,
+    },
+  };
+}
+
+function sample(text: string, line: RegExp): number {
+  const found = text.split('\n').find((l) => line.test(l));
+  if (!found) throw new Error(`no line matches ${line}`);
+  return Number(found.split(' ').at(-1));
+}
+
+describe('text exposition', () => {
+  it('carries the contract families with namespace and qtype labels', async () => {
+    const text = await renderText(buildFamilies(state()), 'prometheus');
+    expect(text).toContain('# TYPE dnsrace_dns_queries_total counter');
+    expect(sample(text, /^dnsrace_dns_queries_total\{namespace="team-a",qtype="A"\}/)).toBe(10);
+    expect(sample(text, /^dnsrace_dns_responses_total\{.*rcode="NXDOMAIN"\}/)).toBe(1);
+    expect(sample(text, /^dnsrace_dns_timeouts_total\{/)).toBe(1);
+    expect(sample(text, /^dnsrace_dns_retransmits_total\{/)).toBe(2);
+    expect(sample(text, /^dnsrace_dns_query_duration_seconds_bucket\{.*le="0.001953125"\}/)).toBe(
+      8,
+    );
+    expect(sample(text, /^dnsrace_dns_query_duration_seconds_bucket\{.*le="4"\}/)).toBe(8);
+    expect(
+      sample(text, /^dnsrace_dns_query_duration_seconds_bucket\{.*le="5.65685424949238"\}/),
+    ).toBe(9);
+    expect(sample(text, /^dnsrace_dns_query_duration_seconds_bucket\{.*le="\+Inf"\}/)).toBe(9);
+    expect(sample(text, /^dnsrace_dns_query_duration_seconds_count\{/)).toBe(9);
+    expect(sample(text, /^dnsrace_dns_query_duration_seconds_sum\{/)).toBe(5.5);
+    expect(sample(text, /^dnsrace_dns_pod_queries_total\{namespace="team-a",pod="web-1"\}/)).toBe(
+      10,
+    );
+    expect(sample(text, /^dnsrace_bpf_parse_errors_total\{reason="truncated"\}/)).toBe(5);
+    expect(sample(text, /^dnsrace_bpf_map_overflows_total\{map="dns_pending"\}/)).toBe(1);
+    expect(sample(text, /^dnsrace_bpftool_failures_total\{operation="map_dump"\}/)).toBe(2);
+    expect(sample(text, /^dnsrace_bpf_programs_attached /)).toBe(1);
+    expect(text).not.toMatch(/qname|svc\.cluster\.local/);
+  });
+
+  it('renders OpenMetrics with _total only on samples and a closing # EOF', async () => {
+    const text = await renderText(buildFamilies(state()), 'openmetrics');
+    expect(text).toContain('# TYPE dnsrace_dns_queries counter');
+    expect(text).toMatch(/^dnsrace_dns_queries_total\{namespace="team-a",qtype="A"\} 10$/m);
+    expect(text.trimEnd().endsWith('# EOF')).toBe(true);
+  });
+
+  it('serves only self-health before the first read', async () => {
+    const s = state();
+    s.snapshot = undefined;
+    s.attached = false;
+    const text = await renderText(buildFamilies(s), 'prometheus');
+    expect(sample(text, /^dnsrace_bpf_programs_attached /)).toBe(0);
+    expect(text).not.toContain('dnsrace_dns_queries_total{');
+  });
+
+  it.each([
+    [undefined, 'prometheus'],
+    ['text/plain', 'prometheus'],
+    ['application/openmetrics-text; version=1.0.0,text/plain;q=0.5', 'openmetrics'],
+  ])('negotiates %s -> %s', (accept, format) => expect(negotiateFormat(accept)).toBe(format));
+});

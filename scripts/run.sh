@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/prereqs.sh
 
-case " $* " in *" --help "* | *" -h "*) require_node; ensure_node_modules >/dev/null; ensure_build; exec node dist/src/main.js --help ;; esac
+# --help needs neither root nor a build.
+case " $* " in *" --help "* | *" -h "*) require_node; ensure_node_modules; exec node --import tsx src/main.ts --help ;; esac
 
 require_root "$@"
 require_btf

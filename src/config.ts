@@ -28,6 +28,7 @@ export interface Config {
   podSeriesLimit: number;
   nodeName: string;
   purgeOnExit: boolean;
+  resetMaps: boolean;
   logLevel: string;
 }
 
@@ -138,6 +139,14 @@ export const OPTIONS: readonly Option[] = [
     kind: 'bool',
     default: 'false',
     help: 'remove the pinned maps on exit (counters restart from zero next time)',
+  },
+  {
+    key: 'resetMaps',
+    flag: '--reset-maps',
+    env: 'DNSRACE_RESET_MAPS',
+    kind: 'bool',
+    default: 'false',
+    help: 'drop the pinned maps of an earlier run before loading (after an upgrade that changed their layout); counters restart from zero',
   },
   {
     key: 'logLevel',

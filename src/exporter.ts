@@ -135,6 +135,13 @@ export class Exporter {
       log,
     });
     if (this.stopped) return; // a signal arrived while indexing: attach nothing
+    if (config.resetMaps) {
+      log.warn(
+        { bpffsDir: config.bpffsDir },
+        '--reset-maps: dropping the pinned maps of the earlier run',
+      );
+      await this.loader.stop({ purge: true });
+    }
     const loaded = await this.loader.start();
     this.state.attached = true;
     log.info(

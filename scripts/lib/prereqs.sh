@@ -2,6 +2,12 @@
 # Idempotent install and checks shared by scripts/run.sh and scripts/test.sh.
 # Each check fails with one line that says what is missing and how to get it.
 
+# Overridable for tests and for hosts with /proc or /sys elsewhere.
+BTF_PATH=${DNSRACE_BTF_PATH:-/sys/kernel/btf/vmlinux}
+MOUNTINFO=${DNSRACE_MOUNTINFO:-/proc/self/mountinfo}
+# DNSRACE_NO_INSTALL=1: check only, never run apt-get (say what to install instead).
+NO_INSTALL=${DNSRACE_NO_INSTALL:-0}
+
 die() {
 	echo "dnsrace: $*" >&2
 	exit 1
@@ -14,13 +20,14 @@ require_root() {
 }
 
 require_btf() {
-	[ -r /sys/kernel/btf/vmlinux ] ||
-		die "kernel has no BTF (/sys/kernel/btf/vmlinux missing): use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+ and Ubuntu 20.10+ kernels have it)"
+	[ -r "$BTF_PATH" ] ||
+		die "kernel has no BTF ($BTF_PATH missing): use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian 11+ and Ubuntu 20.10+ kernels have it)"
 }
 
 # The cgroup2 mount point (pure v2 hosts: /sys/fs/cgroup; hybrid hosts: /sys/fs/cgroup/unified).
 cgroup2_mount() {
-	awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo
+	# The filesystem type follows the '-' separator (optional fields shift its column).
+	awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' "$MOUNTINFO"
 }
 
 require_cgroup2() {
@@ -51,6 +58,7 @@ ensure_packages() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	[ ${#missing[@]} = 0 ] && return 0
+	[ "$NO_INSTALL" = 1 ] && die "missing Debian packages: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
 	command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get: install them with your package manager"
 	apt_update_once
 	step "installing ${missing[*]}"
@@ -71,6 +79,7 @@ ensure_bpftool() {
 	local v
 	v=$(bpftool_version)
 	if [ -n "$v" ] && version_ge "$v" 7.2.0; then return 0; fi
+	[ "$NO_INSTALL" = 1 ] && die "bpftool ${v:-missing}${v:+ is too old}: need >= 7.2 for autoattach (Debian 12: apt-get install -t bookworm-backports bpftool)"
 	if grep -qs '^VERSION_CODENAME=bookworm' /etc/os-release; then
 		if ! apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'; then
 			step "adding bookworm-backports (for bpftool >= 7.2) in /etc/apt/sources.list.d/dnsrace-bookworm-backports.sources"

@@ -61,7 +61,7 @@ export class MapLayoutMismatchError extends Error {
   ) {
     super(
       `pinned maps under ${bpffsDir}/maps were made by a different version of the BPF object: ` +
-        `${mismatches.join('; ')}. Start once with --purge to drop them (counters restart from zero).`,
+        `${mismatches.join('; ')}. Start once with --reset-maps to drop them (counters restart from zero).`,
     );
   }
 }
@@ -204,7 +204,7 @@ export class DnsProgramLoader {
         if (spec.maxEntries !== undefined && spec.maxEntries !== info.max_entries) {
           this.log.warn(
             { map: spec.name, pinned: info.max_entries, object: spec.maxEntries },
-            'pinned map keeps its old max_entries until --purge',
+            'pinned map keeps its old max_entries until --reset-maps',
           );
         }
         reuse.push(spec.name);

@@ -73,3 +73,16 @@ describe('parseConfig', () => {
     }
   });
 });
+
+describe('README configuration table', () => {
+  it('documents every flag with its variable and default', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const o of OPTIONS) {
+      const row = readme.split('\n').find((l) => l.startsWith(`| \`${o.flag}\``));
+      expect(row, `README row for ${o.flag}`).toBeDefined();
+      expect(row).toContain(`\`${o.env}\``);
+      if (o.default && !o.default.startsWith('/work')) expect(row).toContain(o.default.replace(/^.*\/bpf\/dist/, 'bpf/dist'));
+    }
+  });
+});

@@ -82,7 +82,8 @@ describe('README configuration table', () => {
       const row = readme.split('\n').find((l) => l.startsWith(`| \`${o.flag}\``));
       expect(row, `README row for ${o.flag}`).toBeDefined();
       expect(row).toContain(`\`${o.env}\``);
-      if (o.default && !o.default.startsWith('/work')) expect(row).toContain(o.default.replace(/^.*\/bpf\/dist/, 'bpf/dist'));
+      if (o.default && !o.default.startsWith('/work'))
+        expect(row).toContain(o.default.replace(/^.*\/bpf\/dist/, 'bpf/dist'));
     }
   });
 });

@@ -17,6 +17,11 @@
  * dns_sweep_timeouts is never attached: the exporter runs it with BPF_PROG_TEST_RUN to end
  * the pending queries it found too old (struct sweep_request in dns.h).
  *
+ * Stall causes: the drop programs (drops.bpf.c, conntrack_fexit.bpf.c) record dropped queries
+ * in dropped_queries; a retransmit, a retry from a new socket and the sweep look their query
+ * up there and count retransmits[] / timeouts[] under the cause (enum stall_cause). For the
+ * drop programs, dns_egress keeps dns_client_addrs: which pod cgroup an address belongs to.
+ *
  * Verifier cost: the work behind "port 53" lives in global functions (__noinline, not
  * static), which the verifier checks once each (kernel 5.6+), instead of once for every
  * path that leads into them. Global functions on 5.10 take only scalars and the context,
@@ -30,6 +35,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "dns.h"
+#include "lib/drop_maps.bpf.h"
 #include "lib/packet.bpf.h"
 #include "lib/dns_wire.bpf.h"
 #include "lib/latency_slot.bpf.h"
@@ -42,6 +48,13 @@
  * 1-5 s (glibc timeout:5, musl 2.5 s), and even glibc's maximum (timeout:30) fits.
  */
 #define RETRY_WINDOW_NS (30ULL * 1000000000ULL)
+
+/*
+ * dns_client_addrs is refreshed at most this often per address: every query of a pod would
+ * otherwise write the same cache line from every CPU. The drop programs only need to know
+ * that the address is a pod's, not when it last asked to the nanosecond.
+ */
+#define CLIENT_ADDR_REFRESH_NS 1000000000ULL
 
 /*
  * A cgroup_skb program in process context (egress from sendmsg) can be interrupted by the
@@ -199,50 +212,96 @@ static __always_inline void retry_index_forget(const struct pending_key *k, __u3
 }
 
 /*
+ * Why a query was re-sent or not answered: the stronger of the cause its pending entry had
+ * (`cause`) and a drop of the send keyed (addr, port, id, qtype) in dropped_queries, whose
+ * record this consumes. A conntrack insert failure wins over a netfilter drop: it is the
+ * more specific of the two (the kernel reports it as a netfilter drop too).
+ */
+static __always_inline __u32 take_drop_cause(const __u8 *addr, const struct pending_key *k,
+					     __u32 cause)
+{
+	struct dropped_query_key dk = {};
+	struct dropped_query_val *d;
+
+	dropped_query_key_of(&dk, addr, k->port, k->id, k->qtype);
+	d = bpf_map_lookup_elem(&dropped_queries, &dk);
+	if (d) {
+		if (d->cause > cause)
+			cause = d->cause;
+		bpf_map_delete_elem(&dropped_queries, &dk);
+	}
+	return cause < CAUSE_CLASSES ? cause : CAUSE_UNANSWERED;
+}
+
+/* A new client query from addr: tells the drop programs that addr is this cgroup's pod. */
+static __always_inline void client_addr_seen(const __u8 *addr, __u64 cgroup_id, __u64 now)
+{
+	struct client_addr_val *a, nv;
+
+	a = bpf_map_lookup_elem(&dns_client_addrs, addr);
+	if (a) {
+		/* In place: an update call would cost more than the lookup. */
+		if (a->cgroup_id != cgroup_id || now - a->last_seen_ns > CLIENT_ADDR_REFRESH_NS) {
+			a->cgroup_id = cgroup_id;
+			a->last_seen_ns = now;
+		}
+		return;
+	}
+	nv.cgroup_id = cgroup_id;
+	nv.last_seen_ns = now;
+	bpf_map_update_elem(&dns_client_addrs, addr, &nv, BPF_ANY);
+}
+
+/*
  * The same question with the same DNS id from a new socket (glibc single-request-reopen,
  * musl, most stub resolvers re-open): the query just inserted under the new key takes over
  * the pending one, keeping its first send time so that its latency still runs from the first
- * attempt. True if it was such a retry.
+ * attempt, and the cause of its stall (a drop of the old send counts). Returns the cause of
+ * the retry, or -1 if it was no retry.
  */
-static __always_inline bool adopt_retry(struct dns_scratch *s, const struct retry_key *rk,
-					__u64 now)
+static __always_inline int adopt_retry(struct dns_scratch *s, const struct retry_key *rk, __u64 now)
 {
 	struct pending_val *ov, *nv;
 	struct pending_key old;
 	struct pending_key *idx;
+	__u8 old_addr[ADDR_LEN];
 	__u64 first_ts;
-	__u32 retransmits;
+	__u32 retransmits, cause;
 	__u8 flags;
 
 	idx = bpf_map_lookup_elem(&dns_retry_index, rk);
 	if (!idx)
-		return false;
+		return -1;
 	__builtin_memcpy(&old, idx, sizeof(old));
 	/* On the server side a retry comes from the same client address (peer is zero on the
 	 * client side): another client asking the same question with the same id is no retry. */
 	if (!peer_eq(old.peer, s->key.peer) || pending_key_eq(&old, &s->key))
-		return false;
+		return -1;
 	ov = bpf_map_lookup_elem(&dns_pending, &old);
 	if (!ov || ov->name_hash != s->val.name_hash)
-		return false;
+		return -1;
 	if (ov->last_ts_ns > now || now - ov->last_ts_ns > RETRY_WINDOW_NS)
-		return false;
+		return -1;
 	first_ts = ov->first_ts_ns;
 	retransmits = ov->retransmits + 1;
 	flags = ov->flags | PENDING_F_RETRY_NEW_SOCKET;
+	cause = ov->cause;
+	__builtin_memcpy(old_addr, ov->client_addr, ADDR_LEN);
 	/* Whoever deletes the old entry owns it: an answer or a sweep racing us wins or loses
 	 * as a whole. */
 	if (bpf_map_delete_elem(&dns_pending, &old) != 0)
-		return false;
+		return -1;
+	cause = take_drop_cause(old_addr, &old, cause);
 	nv = bpf_map_lookup_elem(&dns_pending, &s->key);
 	if (nv) {
 		nv->first_ts_ns = first_ts;
 		nv->retransmits = retransmits;
 		nv->flags = flags;
+		nv->cause = cause;
 	}
 	if (bpf_map_update_elem(&dns_retry_index, rk, &s->key, BPF_ANY) != 0)
 		health_inc(HEALTH_RETRY_INDEX_FULL);
-	return true;
+	return cause;
 }
 
 /*
@@ -270,7 +329,9 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 	struct retry_key rk = {};
 	struct dns_stats *row;
 	struct pending_val *v;
+	__u32 cause = CAUSE_UNANSWERED;
 	long err;
+	int retry;
 
 	if (!s)
 		return 0;
@@ -279,11 +340,14 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 	s->val.last_ts_ns = now;
 	err = bpf_map_update_elem(&dns_pending, &s->key, &s->val, BPF_NOEXIST);
 	if (err == -EEXIST) {
-		/* Same socket, same id, same question, still unanswered: a retransmit. */
+		/* Same socket, same id, same question, still unanswered: a retransmit, because
+		 * of the drop of an earlier send if the drop programs saw one. */
 		v = bpf_map_lookup_elem(&dns_pending, &s->key);
 		if (v) {
 			__sync_fetch_and_add(&v->retransmits, 1);
 			v->last_ts_ns = now;
+			cause = take_drop_cause(v->client_addr, &s->key, v->cause);
+			v->cause = cause;
 		}
 		goto retransmit;
 	}
@@ -295,21 +359,26 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 	retry_key_of(&rk, &s->key, s->val.name_hash);
 	err = bpf_map_update_elem(&dns_retry_index, &rk, &s->key, BPF_NOEXIST);
 	if (err == -EEXIST) {
-		if (adopt_retry(s, &rk, now))
+		retry = adopt_retry(s, &rk, now);
+		if (retry >= 0) {
+			cause = retry;
 			goto retransmit;
+		}
 		/* Not a retry of that query: the newer query takes the entry over. */
 		err = bpf_map_update_elem(&dns_retry_index, &rk, &s->key, BPF_ANY);
 	}
 	if (err)
 		health_inc(HEALTH_RETRY_INDEX_FULL);
 query:
+	if (s->key.role == ROLE_CLIENT)
+		client_addr_seen(s->val.client_addr, s->key.cgroup_id, now);
 	if (row)
 		__sync_fetch_and_add(&row->queries, 1);
 	return 0;
 
 retransmit:
-	if (row)
-		__sync_fetch_and_add(&row->retransmits, 1);
+	if (row && cause < CAUSE_CLASSES)
+		__sync_fetch_and_add(&row->retransmits[cause], 1);
 	return 0;
 }
 
@@ -464,7 +533,14 @@ static __always_inline int dns_parse(struct __sk_buff *skb, const struct l4_loc 
 		peer_load(skb, l, answer, s->key.peer);
 	if (answer)
 		return 2;
-	return query_value_init(slot, name_len) == 0 ? 1 : 0;
+	if (query_value_init(slot, name_len) != 0)
+		return 0;
+	/* The key to the query's drop records: the client's address as the query left it. */
+	if (s->key.role == ROLE_SERVER)
+		__builtin_memcpy(s->val.client_addr, s->key.peer, ADDR_LEN);
+	else
+		peer_load(skb, l, false, s->val.client_addr);
+	return 1;
 }
 
 /* A packet with port 53 on one side (loc: struct l4_loc): parse, then pair. */
@@ -577,8 +653,9 @@ __noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns)
 	struct pending_val *v;
 	struct dns_stats *row;
 	struct dns_scratch *s;
+	__u8 addr[ADDR_LEN];
 	__u64 now, last_ts;
-	__u32 name_hash, off;
+	__u32 name_hash, off, cause;
 
 	if (i >= SWEEP_MAX_KEYS)
 		return 0;
@@ -593,15 +670,19 @@ __noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns)
 	name_hash = v->name_hash;
 	if (last_ts >= now || now - last_ts <= deadline_ns)
 		return 0;
+	cause = v->cause;
+	__builtin_memcpy(addr, v->client_addr, ADDR_LEN);
 	if (bpf_map_delete_elem(&dns_pending, &k) != 0)
 		return 0;
 	retry_index_forget(&k, name_hash);
+	/* A last send dropped and never re-sent (musl's last attempt) is only found here. */
+	cause = take_drop_cause(addr, &k, cause);
 	s = scratch_slot(0); /* only its zero row is read, so a busy slot is fine */
 	if (!s)
 		return 1;
 	row = stats_row(&s->zero, k.cgroup_id, k.role, qtype_class(k.qtype));
-	if (row)
-		__sync_fetch_and_add(&row->timeouts, 1);
+	if (row && cause < CAUSE_CLASSES)
+		__sync_fetch_and_add(&row->timeouts[cause], 1);
 	return 1;
 }
 

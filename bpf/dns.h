@@ -61,11 +61,24 @@ struct dns_stats_key {
 	__u8 pad[6];
 };
 
+/*
+ * Why a query was re-sent or never answered, as far as the node can tell: a netfilter
+ * drop of the query seen by bpf/drops.bpf.c, an exact conntrack insert failure seen by
+ * bpf/conntrack_fexit.bpf.c where the kernel allows fexit, or nothing seen (unanswered).
+ */
+enum stall_cause {
+	CAUSE_UNANSWERED = 0,
+	CAUSE_NETFILTER_DROP = 1,
+	CAUSE_CONNTRACK_INSERT_FAILED = 2,
+	CAUSE_CLASSES = 3,
+};
+
 /* One row per (cgroup, role, qtype): every counter the exporter needs for that triple. */
 struct dns_stats {
-	__u64 queries;	   /* distinct queries (first sends) */
-	__u64 retransmits; /* re-sends of a pending query, same socket or a new one */
-	__u64 timeouts;	   /* pending queries never answered (counted by dns_sweep_timeouts) */
+	__u64 queries; /* distinct queries (first sends) */
+	__u64
+	    retransmits[CAUSE_CLASSES]; /* re-sends of a pending query, same socket or a new one */
+	__u64 timeouts[CAUSE_CLASSES];	/* pending queries never answered (dns_sweep_timeouts) */
 	__u64 responses[RCODE_CLASSES];
 	__u64 latency_count; /* answers paired with their query */
 	__u64 latency_sum_ns;
@@ -100,7 +113,14 @@ struct pending_val {
 	__u32 name_hash; /* hash of the wire-format QNAME, for retry_key */
 	__u8 qname_len;	 /* bytes of qname[] in use (wire format, truncated at QNAME_LEN) */
 	__u8 flags;	 /* PENDING_F_* */
-	__u8 pad[6];
+	__u8 cause;	 /* enum stall_cause: the last drop of this query the node saw */
+	__u8 pad[5];
+	/*
+	 * The client's address as the query left it (IPv4-mapped for IPv4): with the port, id
+	 * and qtype it finds the query in dropped_queries (bpf/drops.h), whose records the drop
+	 * programs write from the dropped packet, where no cgroup id is at hand.
+	 */
+	__u8 client_addr[16];
 	__u8 qname[QNAME_LEN];
 };
 

@@ -1,12 +1,15 @@
-// Loads bpf/dist/dns.bpf.o, pins it under bpffs and attaches its cgroup_skb programs.
+// Loads bpf/dist/dns.bpf.o, pins it under bpffs and attaches its cgroup_skb programs; then the
+// drop attribution: conntrack_fexit.bpf.o + drops.bpf.o ("fexit" mode), else drops.bpf.o alone
+// ("tracepoint"), else nothing ("none": DNS pairing works without it).
 // Maps are pinned and reused across restarts, so counters continue; programs are replaced.
 //
 // Layout under bpffsDir (bpffs refuses names containing '.'):
-//   progs/<program>   program pins, replaced on every start
-//   maps/<map>        map pins, kept until stop({ purge: true })
-//   maps_staging/     pinmaps target during a load, emptied into maps/ right after
+//   progs/<program>           DNS program pins, replaced on every start
+//   links/<object>/<program>  link pins of the drop programs (removing a link pin detaches it)
+//   maps/<map>                map pins of every object, kept until stop({ purge: true })
+//   maps_staging/             pinmaps target during a load, emptied into maps/ right after
 import { readdir, rename, rm, mkdir, statfs } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Bpftool, BpftoolError, type LoggerLike } from './bpftool.js';
 import { shortAttachType, type MapInfo, type MapSpec } from './bpftool-output.js';
 import { encodeSweepRequests, type PendingKey } from './sweep-request.js';
@@ -23,8 +26,41 @@ export const DNS_ATTACHMENTS: readonly CgroupProgram[] = [
 export const DNS_SWEEP_PROGRAM = 'dns_sweep_timeouts';
 export const DEFAULT_BPFFS_DIR = '/sys/fs/bpf/dnsrace';
 
-const BPF_FS_MAGIC = 0xcafe4a11;
-const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** The maps of the drop attribution (bpf/drops.h); dns.bpf.o creates and pins them all. */
+export const DROP_MAPS = ['packet_drops', 'drop_health', 'dns_client_addrs', 'dropped_queries'];
+
+/**
+ * How drops are attributed:
+ * - fexit: conntrack insert failures exactly (fexit on __nf_conntrack_confirm) and every other
+ *   drop from the kfree_skb raw tracepoint;
+ * - tracepoint: the raw tracepoint alone; an insert failure shows as a netfilter drop;
+ * - none: no drop program could be attached; dns_stats counts every stall as unanswered.
+ */
+export type DropMode = 'fexit' | 'tracepoint' | 'none';
+
+export interface DropAttribution {
+  mode: DropMode;
+  /** why each better mode was not used, in the order tried: "fexit: <bpftool error text>" */
+  fallbacks: string[];
+  /** link pins of the attached drop programs, by program name */
+  links: Record<string, string>;
+}
+
+export interface DropObjects {
+  /** bpf/dist/conntrack_fexit.bpf.o */
+  fexit: string;
+  /** bpf/dist/drops.bpf.o */
+  drops: string;
+}
+
+/** The drop objects that sit beside dns.bpf.o in bpf/dist/. */
+export function dropObjectsBeside(dnsObjPath: string): DropObjects {
+  const dir = dirname(dnsObjPath);
+  return { fexit: join(dir, 'conntrack_fexit.bpf.o'), drops: join(dir, 'drops.bpf.o') };
+}
+
+/** 'auto': fexit, else tracepoint, else none. 'tracepoint': skip fexit. 'none': load no drop program. */
+export type DropAttributionChoice = 'auto' | 'tracepoint' | 'none';
 
 export interface DnsProgramLoaderOptions {
   bpftool: Bpftool;
@@ -35,15 +71,20 @@ export interface DnsProgramLoaderOptions {
   bpffsDir?: string;
   log?: LoggerLike;
   attachments?: readonly CgroupProgram[];
+  /** default: the objects beside objPath (dropObjectsBeside) */
+  dropObjects?: DropObjects;
+  /** default 'auto' */
+  dropAttribution?: DropAttributionChoice;
 }
 
 export interface LoadedPrograms {
-  /** map name -> pinned path, for every map of the object */
+  /** map name -> pinned path, for every map of every loaded object */
   maps: Record<string, string>;
-  /** program name -> pinned path */
+  /** DNS program name -> pinned path */
   programs: Record<string, string>;
-  /** maps that were pinned by an earlier run and kept their contents */
+  /** maps of dns.bpf.o that were pinned by an earlier run and kept their contents */
   reusedMaps: string[];
+  dropAttribution: DropAttribution;
 }
 
 export interface SweepResult {
@@ -51,6 +92,9 @@ export interface SweepResult {
   runs: number;
   retvals: number[];
 }
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /** A pinned map from an earlier run does not match the object's declaration of it. */
 export class MapLayoutMismatchError extends Error {
@@ -66,127 +110,60 @@ export class MapLayoutMismatchError extends Error {
   }
 }
 
-export class DnsProgramLoader {
-  readonly bpffsDir: string;
-  readonly progDir: string;
+interface LoadedObject {
+  /** map name -> pin, for every map of the object */
+  maps: Record<string, string>;
+  /** program (or link) name -> pin */
+  pins: Record<string, string>;
+  reused: string[];
+  /** programs bpftool autoattach pinned instead of attaching (it exits 0 regardless) */
+  autoattachFallbacks: string[];
+}
+
+/**
+ * Loads objects whose maps live in one pin directory: a map already pinned there (by an
+ * earlier run, or by another object of ours) is reused if its layout matches, the others are
+ * created and pinned.
+ */
+class PinnedObjects {
   readonly mapDir: string;
   private readonly stagingDir: string;
-  private readonly bpftool: Bpftool;
-  private readonly objPath: string;
-  private readonly cgroupDir: string;
-  private readonly attachments: readonly CgroupProgram[];
-  private readonly log: LoggerLike;
 
-  constructor(options: DnsProgramLoaderOptions) {
-    this.bpftool = options.bpftool;
-    this.objPath = options.objPath;
-    this.cgroupDir = options.cgroupDir;
-    this.bpffsDir = options.bpffsDir ?? DEFAULT_BPFFS_DIR;
-    this.attachments = options.attachments ?? DNS_ATTACHMENTS;
-    this.progDir = join(this.bpffsDir, 'progs');
-    this.mapDir = join(this.bpffsDir, 'maps');
-    this.stagingDir = join(this.bpffsDir, 'maps_staging');
-    const parent = options.log;
-    this.log = parent?.child ? parent.child({ component: 'bpf-loader' }) : (parent ?? silentLogger);
+  constructor(
+    private readonly bpftool: Bpftool,
+    readonly bpffsDir: string,
+    private readonly log: LoggerLike,
+  ) {
+    this.mapDir = join(bpffsDir, 'maps');
+    this.stagingDir = join(bpffsDir, 'maps_staging');
   }
 
-  /**
-   * Loads and attaches, reusing map pins of an earlier run (refusing them when their layout
-   * differs), replacing its program pins and detaching its programs from the cgroup, so that
-   * a restart after a crash attaches each program exactly once.
-   */
-  async start(): Promise<LoadedPrograms> {
-    if (/[.]/.test(this.bpffsDir.replace(/^\/sys\/fs\/bpf\/?/, ''))) {
-      throw new Error(`bpffs dir ${this.bpffsDir}: bpffs refuses names containing '.'`);
-    }
-    await expectFilesystem(
-      this.bpffsDir,
-      BPF_FS_MAGIC,
-      'a bpf filesystem',
-      'mount -t bpf bpf /sys/fs/bpf',
-    );
-    await expectFilesystem(
-      this.cgroupDir,
-      CGROUP2_SUPER_MAGIC,
-      'a cgroup2 directory',
-      'pass a directory of the cgroup2 mount',
-    );
-    await mkdir(this.bpffsDir, { recursive: true });
-
-    const specs = await this.bpftool.objectMapSpecs(this.objPath);
+  /** Loads objPath, pinning its programs (links with autoattach) under pinDir, replaced. */
+  async load(
+    objPath: string,
+    pinDir: string,
+    options: { autoattach?: boolean } = {},
+  ): Promise<LoadedObject> {
+    const specs = await this.bpftool.objectMapSpecs(objPath);
     const reuse = await this.reusableMaps(specs);
-    await rm(this.progDir, { recursive: true, force: true });
+    await rm(pinDir, { recursive: true, force: true });
     await rm(this.stagingDir, { recursive: true, force: true });
-
     // Reuse and pinmaps cannot share a directory (pinmaps fails with EEXIST on the reused
     // maps' pins), so new maps are pinned into a staging dir and moved over.
-    await this.bpftool.loadAll(this.objPath, this.progDir, {
-      mapPinDir: this.stagingDir,
-      reuseMaps: Object.fromEntries(reuse.map((name) => [name, join(this.mapDir, name)])),
-    });
-    const maps = await this.adoptStagedMaps(new Set(reuse));
-    const programs = Object.fromEntries(
-      (await readdir(this.progDir)).map((name) => [name, join(this.progDir, name)]),
-    );
-
-    const missing = this.attachments.filter((a) => !programs[a.program]).map((a) => a.program);
-    if (missing.length > 0) {
-      await rm(this.progDir, { recursive: true, force: true });
-      throw new Error(
-        `${this.objPath} has no program ${missing.join(', ')} (has ${Object.keys(programs).sort().join(', ')})`,
-      );
-    }
     try {
-      // Load first, then swap: the window with no program attached is two bpftool runs.
-      await this.detachOurs();
-      for (const a of this.attachments) {
-        await this.bpftool.cgroupAttach(this.cgroupDir, a.attachType, programs[a.program]!, {
-          multi: true,
-        });
-      }
-    } catch (err) {
-      await this.detachOurs().catch((e: unknown) =>
-        this.log.warn({ err: e }, 'rollback: detach failed'),
+      const r = await this.bpftool.loadAll(objPath, pinDir, {
+        mapPinDir: this.stagingDir,
+        reuseMaps: Object.fromEntries(reuse.map((name) => [name, join(this.mapDir, name)])),
+        autoattach: options.autoattach,
+      });
+      const maps = await this.adoptStagedMaps(new Set(reuse));
+      const pins = Object.fromEntries(
+        (await listDir(pinDir)).map((name) => [name, join(pinDir, name)]),
       );
-      await rm(this.progDir, { recursive: true, force: true });
-      throw err;
+      return { maps, pins, reused: reuse, autoattachFallbacks: r.autoattachFallbacks };
+    } finally {
+      await rm(this.stagingDir, { recursive: true, force: true });
     }
-    this.log.info(
-      {
-        bpffsDir: this.bpffsDir,
-        cgroupDir: this.cgroupDir,
-        reusedMaps: reuse,
-        programs: Object.keys(programs),
-      },
-      'BPF programs loaded and attached',
-    );
-    return { maps, programs, reusedMaps: reuse };
-  }
-
-  /**
-   * Detaches the programs and removes their pins; keeps the map pins (counters survive a
-   * restart) unless purge. Idempotent: what is already gone is skipped.
-   */
-  async stop(options: { purge?: boolean } = {}): Promise<void> {
-    if (await exists(this.cgroupDir)) await this.detachOurs();
-    await rm(this.progDir, { recursive: true, force: true });
-    await rm(this.stagingDir, { recursive: true, force: true });
-    if (options.purge) await rm(this.bpffsDir, { recursive: true, force: true });
-    this.log.info(
-      { bpffsDir: this.bpffsDir, purge: Boolean(options.purge) },
-      'BPF programs detached',
-    );
-  }
-
-  /**
-   * Counts the given pending queries as timed out if they are still pending and their last
-   * send is more than deadlineNs old by the kernel's clock (sweep_request.deadline_ns is an
-   * age): one program run per SWEEP_MAX_KEYS keys, all runs in one bpftool process.
-   */
-  async sweepTimeouts(keys: readonly PendingKey[], deadlineNs: bigint): Promise<SweepResult> {
-    const inputs = encodeSweepRequests(keys, deadlineNs);
-    const results = await this.bpftool.progRunMany(join(this.progDir, DNS_SWEEP_PROGRAM), inputs);
-    return { runs: results.length, retvals: results.map((r) => r.retval) };
   }
 
   /** Names of the object's maps that are pinned already and match its declaration. */
@@ -227,8 +204,271 @@ export class DnsProgramLoader {
       }
       maps[name] = target;
     }
-    await rm(this.stagingDir, { recursive: true, force: true });
     return maps;
+  }
+}
+
+/** One way of attributing drops, for selectDropMode. */
+export interface DropModeAttempt {
+  mode: Exclude<DropMode, 'none'>;
+  /** Loads and attaches; resolves to the link pins, throws saying why it could not. */
+  attach(): Promise<Record<string, string>>;
+  /** Removes whatever attach() left (also after it failed halfway). */
+  detach(): Promise<void>;
+}
+
+/**
+ * Tries the attempts in order and keeps the first that attaches; each failure is undone and
+ * its reason kept in fallbacks. No attempt left: mode 'none'. An error for which fatal()
+ * holds is undone and thrown instead of falling back.
+ */
+export async function selectDropMode(
+  attempts: readonly DropModeAttempt[],
+  options: { fatal?: (err: unknown) => boolean } = {},
+): Promise<DropAttribution> {
+  const fallbacks: string[] = [];
+  for (const a of attempts) {
+    try {
+      return { mode: a.mode, fallbacks, links: await a.attach() };
+    } catch (err) {
+      await a.detach();
+      if (options.fatal?.(err)) throw err;
+      fallbacks.push(`${a.mode}: ${failureText(err)}`);
+    }
+  }
+  return { mode: 'none', fallbacks, links: {} };
+}
+
+/** The lines of a bpftool/libbpf failure that say why, without the verifier log, as one line. */
+export function failureText(err: unknown): string {
+  if (!(err instanceof BpftoolError)) return err instanceof Error ? err.message : String(err);
+  const lines = err.errorText
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^(libbpf:|Error:)/.test(l));
+  const kept = [...new Set(lines)].slice(-6);
+  return kept.length > 0 ? kept.join('; ') : err.message.split('\n')[0]!;
+}
+
+export interface DropAttributionOptions {
+  bpftool: Bpftool;
+  /** the loader's bpffs dir: maps/ there holds (or receives) the shared maps */
+  bpffsDir: string;
+  objects: DropObjects;
+  /** default 'auto' */
+  choice?: Exclude<DropAttributionChoice, 'none'>;
+  log?: LoggerLike;
+}
+
+/** Where the link pins of a drop object go: <bpffsDir>/links/<object name without .bpf.o>. */
+export function dropPinDir(bpffsDir: string, objPath: string): string {
+  return join(bpffsDir, 'links', basename(objPath).replace(/\.bpf\.o$|\.o$/, ''));
+}
+
+/**
+ * Attaches the drop attribution: conntrack_fexit + drops ("fexit"), else drops alone
+ * ("tracepoint"), else nothing ("none"). Callable on its own (the kernel matrix runs it per
+ * kernel); the maps are shared through <bpffsDir>/maps with dns.bpf.o, created if missing.
+ * Links pinned by an earlier run are removed (detached) first, so nothing is attached twice.
+ * Throws only for what makes every mode impossible to judge: a pinned map of another layout.
+ */
+export async function attachDropAttribution(o: DropAttributionOptions): Promise<DropAttribution> {
+  const log = o.log ?? silentLogger;
+  const objects = new PinnedObjects(o.bpftool, o.bpffsDir, log);
+  const linksDir = join(o.bpffsDir, 'links');
+  await rm(linksDir, { recursive: true, force: true });
+
+  const attachLinks = async (objPath: string): Promise<Record<string, string>> => {
+    const dir = dropPinDir(o.bpffsDir, objPath);
+    const loaded = await objects.load(objPath, dir, { autoattach: true });
+    const programs: string[] = [];
+    for (const [name, pin] of Object.entries(loaded.pins)) {
+      if (!(await o.bpftool.isLinkPin(pin))) programs.push(name);
+    }
+    const unattached = [...new Set([...programs, ...loaded.autoattachFallbacks])];
+    if (unattached.length > 0) {
+      throw new Error(
+        `bpftool autoattach pinned ${unattached.join(', ')} as a program, not a link: ` +
+          'the attach failed (autoattach does not say why)',
+      );
+    }
+    if (Object.keys(loaded.pins).length === 0) throw new Error('no program was pinned');
+    return loaded.pins;
+  };
+  const attempt = (
+    mode: DropModeAttempt['mode'],
+    objPaths: readonly string[],
+  ): DropModeAttempt => ({
+    mode,
+    attach: async () => {
+      const links: Record<string, string> = {};
+      for (const p of objPaths) {
+        try {
+          Object.assign(links, await attachLinks(p));
+        } catch (err) {
+          if (err instanceof MapLayoutMismatchError) throw err;
+          throw new Error(`${basename(p)}: ${failureText(err)}`, { cause: err });
+        }
+      }
+      return links;
+    },
+    detach: () => rm(linksDir, { recursive: true, force: true }),
+  });
+
+  const tracepoint = attempt('tracepoint', [o.objects.drops]);
+  const result: DropAttribution = await selectDropMode(
+    o.choice === 'tracepoint'
+      ? [tracepoint]
+      : [attempt('fexit', [o.objects.fexit, o.objects.drops]), tracepoint],
+    // A pinned map of another layout is the operator's to resolve, whatever the mode.
+    { fatal: (err) => err instanceof MapLayoutMismatchError },
+  );
+  if (o.choice === 'tracepoint') result.fallbacks.unshift('fexit: not tried (choice: tracepoint)');
+  log.info(
+    { mode: result.mode, fallbacks: result.fallbacks, links: Object.keys(result.links) },
+    `drop attribution: ${result.mode}`,
+  );
+  return result;
+}
+
+export class DnsProgramLoader {
+  readonly bpffsDir: string;
+  readonly progDir: string;
+  readonly mapDir: string;
+  readonly linksDir: string;
+  private readonly bpftool: Bpftool;
+  private readonly objPath: string;
+  private readonly cgroupDir: string;
+  private readonly attachments: readonly CgroupProgram[];
+  private readonly dropObjects: DropObjects;
+  private readonly dropChoice: DropAttributionChoice;
+  private readonly objects: PinnedObjects;
+  private readonly log: LoggerLike;
+
+  constructor(options: DnsProgramLoaderOptions) {
+    this.bpftool = options.bpftool;
+    this.objPath = options.objPath;
+    this.cgroupDir = options.cgroupDir;
+    this.bpffsDir = options.bpffsDir ?? DEFAULT_BPFFS_DIR;
+    this.attachments = options.attachments ?? DNS_ATTACHMENTS;
+    this.dropObjects = options.dropObjects ?? dropObjectsBeside(options.objPath);
+    this.dropChoice = options.dropAttribution ?? 'auto';
+    this.progDir = join(this.bpffsDir, 'progs');
+    this.linksDir = join(this.bpffsDir, 'links');
+    const parent = options.log;
+    this.log = parent?.child ? parent.child({ component: 'bpf-loader' }) : (parent ?? silentLogger);
+    this.objects = new PinnedObjects(this.bpftool, this.bpffsDir, this.log);
+    this.mapDir = this.objects.mapDir;
+  }
+
+  /**
+   * Loads and attaches, reusing map pins of an earlier run (refusing them when their layout
+   * differs), replacing its program pins and detaching its programs from the cgroup, so that
+   * a restart after a crash attaches each program exactly once. Then attaches the drop
+   * attribution in the best mode the kernel allows (a failure there is no error: see
+   * dropAttribution.mode and .fallbacks).
+   */
+  async start(): Promise<LoadedPrograms> {
+    if (/[.]/.test(this.bpffsDir.replace(/^\/sys\/fs\/bpf\/?/, ''))) {
+      throw new Error(`bpffs dir ${this.bpffsDir}: bpffs refuses names containing '.'`);
+    }
+    await expectFilesystem(
+      this.bpffsDir,
+      BPF_FS_MAGIC,
+      'a bpf filesystem',
+      'mount -t bpf bpf /sys/fs/bpf',
+    );
+    await expectFilesystem(
+      this.cgroupDir,
+      CGROUP2_SUPER_MAGIC,
+      'a cgroup2 directory',
+      'pass a directory of the cgroup2 mount',
+    );
+    await mkdir(this.bpffsDir, { recursive: true });
+
+    const dns = await this.objects.load(this.objPath, this.progDir);
+    const programs = dns.pins;
+    const missing = this.attachments.filter((a) => !programs[a.program]).map((a) => a.program);
+    if (missing.length > 0) {
+      await rm(this.progDir, { recursive: true, force: true });
+      throw new Error(
+        `${this.objPath} has no program ${missing.join(', ')} (has ${Object.keys(programs).sort().join(', ')})`,
+      );
+    }
+    try {
+      // Load first, then swap: the window with no program attached is two bpftool runs.
+      await this.detachOurs();
+      for (const a of this.attachments) {
+        await this.bpftool.cgroupAttach(this.cgroupDir, a.attachType, programs[a.program]!, {
+          multi: true,
+        });
+      }
+    } catch (err) {
+      await this.detachOurs().catch((e: unknown) =>
+        this.log.warn({ err: e }, 'rollback: detach failed'),
+      );
+      await rm(this.progDir, { recursive: true, force: true });
+      throw err;
+    }
+    this.log.info(
+      {
+        bpffsDir: this.bpffsDir,
+        cgroupDir: this.cgroupDir,
+        reusedMaps: dns.reused,
+        programs: Object.keys(programs),
+      },
+      'BPF programs loaded and attached',
+    );
+
+    let dropAttribution: DropAttribution;
+    if (this.dropChoice === 'none') {
+      await rm(this.linksDir, { recursive: true, force: true });
+      dropAttribution = {
+        mode: 'none',
+        fallbacks: ['not tried (dropAttribution: none)'],
+        links: {},
+      };
+    } else {
+      dropAttribution = await attachDropAttribution({
+        bpftool: this.bpftool,
+        bpffsDir: this.bpffsDir,
+        objects: this.dropObjects,
+        choice: this.dropChoice,
+        log: this.log,
+      });
+    }
+    const maps = Object.fromEntries(
+      (await listDir(this.mapDir)).map((name) => [name, join(this.mapDir, name)]),
+    );
+    return { maps, programs, reusedMaps: dns.reused, dropAttribution };
+  }
+
+  /**
+   * Detaches the programs (the drop programs by removing their link pins) and removes their
+   * pins; keeps the map pins (counters survive a restart) unless purge. Idempotent: what is
+   * already gone is skipped.
+   */
+  async stop(options: { purge?: boolean } = {}): Promise<void> {
+    await rm(this.linksDir, { recursive: true, force: true });
+    if (await exists(this.cgroupDir)) await this.detachOurs();
+    await rm(this.progDir, { recursive: true, force: true });
+    await rm(join(this.bpffsDir, 'maps_staging'), { recursive: true, force: true });
+    if (options.purge) await rm(this.bpffsDir, { recursive: true, force: true });
+    this.log.info(
+      { bpffsDir: this.bpffsDir, purge: Boolean(options.purge) },
+      'BPF programs detached',
+    );
+  }
+
+  /**
+   * Counts the given pending queries as timed out if they are still pending and their last
+   * send is more than deadlineNs old by the kernel's clock (sweep_request.deadline_ns is an
+   * age): one program run per SWEEP_MAX_KEYS keys, all runs in one bpftool process.
+   */
+  async sweepTimeouts(keys: readonly PendingKey[], deadlineNs: bigint): Promise<SweepResult> {
+    const inputs = encodeSweepRequests(keys, deadlineNs);
+    const results = await this.bpftool.progRunMany(join(this.progDir, DNS_SWEEP_PROGRAM), inputs);
+    return { runs: results.length, retvals: results.map((r) => r.retval) };
   }
 
   /** Detaches every program with one of our names from the cgroup, by id. */

@@ -15,7 +15,13 @@ import {
   type LoggerLike,
 } from '../../src/bpf/bpftool.js';
 import type { JsonObject } from '../../src/bpf/bpftool-output.js';
-import { DnsProgramLoader, MapLayoutMismatchError } from '../../src/bpf/loader.js';
+import {
+  DROP_MAPS,
+  DnsProgramLoader,
+  MapLayoutMismatchError,
+  attachDropAttribution,
+  dropObjectsBeside,
+} from '../../src/bpf/loader.js';
 import { encodePendingKey, type PendingKey } from '../../src/bpf/sweep-request.js';
 
 const DNS_OBJ =
@@ -24,6 +30,10 @@ const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
 const BPFFS_ROOT = '/sys/fs/bpf';
 const HEALTH_SWEEP_RUNS = 10; // enum health_counter in bpf/dns.h
 const HEALTH_UNUSED = 15; // slots 11..15 are not used by the program
+/** struct dns_stats (bpf/dns.h): queries, retransmits[3], timeouts[3], responses[5], count, sum, latency[89] */
+const DNS_STATS_SIZE = 8 * (1 + 3 + 3 + 5 + 2 + 89);
+const PENDING_VAL_SIZE = 176;
+const DROP_OBJS = dropObjectsBeside(DNS_OBJ);
 
 const suffix = randomBytes(4).toString('hex');
 const cgroupDir = `${CGROUP2_ROOT}/dnsrace-test-${suffix}`;
@@ -57,12 +67,17 @@ function statsKey(cgroupId: bigint, role: number, qtypeClass: number): Buffer {
   return k;
 }
 
-/** struct pending_val with the given last_ts_ns (dns.h: first_ts, last_ts, ..., 160 bytes). */
+/** struct pending_val with the given last_ts_ns (dns.h: first_ts, last_ts, ...). */
 function pendingVal(lastTsNs: bigint): Buffer {
-  const v = Buffer.alloc(160);
+  const v = Buffer.alloc(PENDING_VAL_SIZE);
   v.writeBigUInt64LE(lastTsNs, 0);
   v.writeBigUInt64LE(lastTsNs, 8);
   return v;
+}
+
+/** Ids of every BPF link on the host (other tests may add theirs). */
+async function allLinkIds(): Promise<number[]> {
+  return (await bpftool.linkShow()).map((l) => l.id);
 }
 
 async function ourAttachments() {
@@ -115,6 +130,7 @@ afterAll(async () => {
 describe('DnsProgramLoader', () => {
   const firstMapIds: Record<string, number> = {};
   let firstProgIds: number[] = [];
+  let firstLinkId = 0;
   const cgId = 0x5eed0000n + BigInt(parseInt(suffix.slice(0, 4), 16));
 
   it('start: pins maps and programs and attaches dns_egress and dns_ingress once', async () => {
@@ -135,7 +151,27 @@ describe('DnsProgramLoader', () => {
     ]);
     expect(await bpftool.isLinkPin(loaded.programs.dns_egress!)).toBe(false); // cgroup_skb: a program pin
     firstProgIds = (await bpftool.cgroupShow(cgroupDir)).map((a) => a.id).sort();
-    expect(readdirSync(bpffsDir).sort()).toEqual(['maps', 'progs']); // no staging dir left
+    expect(readdirSync(bpffsDir).sort()).toEqual(['links', 'maps', 'progs']); // no staging dir left
+
+    // This host refuses fexit (EPERM): the kfree_skb raw tracepoint alone.
+    const drops = loaded.dropAttribution;
+    expect(drops.mode).toBe('tracepoint');
+    expect(drops.fallbacks).toHaveLength(1);
+    expect(drops.fallbacks[0]).toMatch(
+      /^fexit: conntrack_fexit\.bpf\.o: libbpf: prog 'ct_confirm_exit': BPF program load failed: Operation not permitted/,
+    );
+    expect(drops.links).toEqual({ drops_kfree_skb: `${bpffsDir}/links/drops/drops_kfree_skb` });
+    expect(await bpftool.isLinkPin(drops.links.drops_kfree_skb!)).toBe(true);
+    const link = await bpftool.linkShow(drops.links.drops_kfree_skb!);
+    expect(link).toMatchObject({ type: 'raw_tracepoint', tp_name: 'kfree_skb' });
+    firstLinkId = link.id;
+    for (const m of [...DROP_MAPS, 'drop_scratch']) {
+      expect(loaded.maps[m]).toBe(`${bpffsDir}/maps/${m}`);
+      firstMapIds[m] = (await bpftool.mapShow(loaded.maps[m]!)).id;
+    }
+    // The tracepoint program uses the maps dns.bpf.o pinned, not copies.
+    const prog = await bpftool.progShow({ id: Number(link.prog_id) });
+    expect(prog.map_ids).toEqual(expect.arrayContaining(DROP_MAPS.map((m) => firstMapIds[m])));
   });
 
   it('start after a crash (no stop): still attached once, maps reused with their contents', async () => {
@@ -147,7 +183,7 @@ describe('DnsProgramLoader', () => {
     await bpftool.mapUpdate(
       `${bpffsDir}/maps/dns_stats`,
       statsKey(cgId, 0, 0),
-      Buffer.alloc(792),
+      Buffer.alloc(DNS_STATS_SIZE),
       'noexist',
     );
 
@@ -162,10 +198,21 @@ describe('DnsProgramLoader', () => {
       expect.arrayContaining(['dns_stats', 'dns_pending', 'dns_retry_index', 'dns_health']),
     );
     for (const [m, id] of Object.entries(firstMapIds))
-      expect((await bpftool.mapShow(loaded.maps[m]!)).id).toBe(id);
+      expect((await bpftool.mapShow(loaded.maps[m]!)).id, m).toBe(id);
+    // The old drop link was detached (its pin removed) before the new one attached.
+    expect(loaded.dropAttribution.mode).toBe('tracepoint');
+    const link = await bpftool.linkShow(loaded.dropAttribution.links.drops_kfree_skb!);
+    expect(link.id).not.toBe(firstLinkId);
+    const links = await allLinkIds();
+    expect(links).toContain(link.id);
+    expect(links).not.toContain(firstLinkId);
+    firstLinkId = link.id;
     const cpus = (await bpftool.mapDump(loaded.maps.dns_health!))[0]!.values!.length;
     expect(await healthSlot(loaded.maps.dns_health!, HEALTH_UNUSED)).toBe(42 * cpus); // bpftool writes every CPU
-    expect(await statsRow(loaded.maps.dns_stats!, cgId)).toMatchObject({ queries: 0, timeouts: 0 });
+    expect(await statsRow(loaded.maps.dns_stats!, cgId)).toMatchObject({
+      queries: 0,
+      timeouts: [0, 0, 0],
+    });
     // The reloaded programs use the reused maps.
     const prog = await bpftool.progShow(loaded.programs.dns_sweep_timeouts!);
     expect(prog.map_ids).toEqual(
@@ -204,7 +251,9 @@ describe('DnsProgramLoader', () => {
 
     const left = (await bpftool.mapDump(pending)).map((r) => (r.key as JsonObject).id);
     expect(left).toEqual([1000]);
-    expect(await statsRow(`${bpffsDir}/maps/dns_stats`, cgId)).toMatchObject({ timeouts: 130 });
+    expect(await statsRow(`${bpffsDir}/maps/dns_stats`, cgId)).toMatchObject({
+      timeouts: [130, 0, 0],
+    });
     expect(await healthSlot(`${bpffsDir}/maps/dns_health`, HEALTH_SWEEP_RUNS)).toBe(runsBefore + 3);
 
     commands.length = 0;
@@ -216,16 +265,73 @@ describe('DnsProgramLoader', () => {
     await loader().stop();
     expect(await bpftool.cgroupShow(cgroupDir)).toEqual([]);
     expect(existsSync(`${bpffsDir}/progs`)).toBe(false);
+    expect(existsSync(`${bpffsDir}/links`)).toBe(false);
+    expect(await allLinkIds()).not.toContain(firstLinkId);
     expect(readdirSync(`${bpffsDir}/maps`)).toEqual(
-      expect.arrayContaining(['dns_stats', 'dns_pending', 'dns_retry_index', 'dns_health']),
+      expect.arrayContaining(['dns_stats', 'dns_pending', 'dns_retry_index', ...DROP_MAPS]),
     );
     await loader().stop();
+  });
+
+  it('falls back to none when no drop object loads, and the DNS programs stay attached', async () => {
+    const missing = `/nonexistent-${suffix}`;
+    const l = new DnsProgramLoader({
+      bpftool,
+      objPath: DNS_OBJ,
+      cgroupDir,
+      bpffsDir,
+      dropObjects: { fexit: `${missing}/conntrack_fexit.bpf.o`, drops: `${missing}/drops.bpf.o` },
+    });
+    const loaded = await l.start();
+    expect(loaded.dropAttribution).toEqual({
+      mode: 'none',
+      fallbacks: [
+        expect.stringMatching(/^fexit: conntrack_fexit\.bpf\.o: .*No such file or directory/),
+        expect.stringMatching(/^tracepoint: drops\.bpf\.o: .*No such file or directory/),
+      ],
+      links: {},
+    });
+    expect(await ourAttachments()).toEqual([
+      'dns_egress:cgroup_inet_egress',
+      'dns_ingress:cgroup_inet_ingress',
+    ]);
+    expect(existsSync(`${bpffsDir}/links`)).toBe(false);
+    for (const m of DROP_MAPS) expect(loaded.maps[m]).toBe(`${bpffsDir}/maps/${m}`);
+    await l.stop();
+  });
+
+  it('honours dropAttribution: none and tracepoint', async () => {
+    const none = await new DnsProgramLoader({
+      bpftool,
+      objPath: DNS_OBJ,
+      cgroupDir,
+      bpffsDir,
+      dropAttribution: 'none',
+    }).start();
+    expect(none.dropAttribution).toEqual({
+      mode: 'none',
+      fallbacks: ['not tried (dropAttribution: none)'],
+      links: {},
+    });
+    const tp = await new DnsProgramLoader({
+      bpftool,
+      objPath: DNS_OBJ,
+      cgroupDir,
+      bpffsDir,
+      dropAttribution: 'tracepoint',
+    }).start();
+    expect(tp.dropAttribution.mode).toBe('tracepoint');
+    expect(tp.dropAttribution.fallbacks).toEqual(['fexit: not tried (choice: tracepoint)']);
+    await loader().stop();
+    expect(existsSync(`${bpffsDir}/links`)).toBe(false);
   });
 
   it('start after a clean stop reuses the maps; stop({ purge }) leaves nothing, twice', async () => {
     const loaded = await loader().start();
     expect(loaded.reusedMaps).toContain('dns_stats');
-    expect(await statsRow(loaded.maps.dns_stats!, cgId)).toMatchObject({ timeouts: 130 });
+    expect(await statsRow(loaded.maps.dns_stats!, cgId)).toMatchObject({
+      timeouts: [130, 0, 0],
+    });
     await loader().stop({ purge: true });
     expect(await bpftool.cgroupShow(cgroupDir)).toEqual([]);
     expect(existsSync(bpffsDir)).toBe(false);
@@ -270,7 +376,7 @@ describe('DnsProgramLoader', () => {
     const err = await other.start().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MapLayoutMismatchError);
     expect((err as Error).message).toMatch(
-      /dns_stats: value 8 B pinned vs 792 B in the object.*--purge/,
+      new RegExp(`dns_stats: value 8 B pinned vs ${DNS_STATS_SIZE} B in the object.*--reset-maps`),
     );
     expect(await bpftool.cgroupShow(cgroupDir)).toEqual([]); // nothing loaded or attached
     await other.stop({ purge: true });
@@ -323,6 +429,63 @@ describe('DnsProgramLoader', () => {
     const bad = new DnsProgramLoader({ bpftool, objPath: missing, cgroupDir, bpffsDir });
     await expect(bad.start()).rejects.toThrow(`bpftool -j btf dump file ${missing} failed`);
     await rm(bpffsDir, { recursive: true, force: true });
+  });
+});
+
+describe('attachDropAttribution on its own', () => {
+  it('treats a program that autoattach pinned without attaching as a failed mode', async () => {
+    // A cgroup_skb program in place of the fexit object: autoattach cannot attach it, pins
+    // the program and exits 0; the loader must notice and fall back.
+    const dir = await mkdtemp(`${tmpdir()}/dnsrace-noattach-`);
+    try {
+      await writeFile(
+        `${dir}/noattach.bpf.c`,
+        '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n' +
+          'SEC("cgroup_skb/egress")\nint e2e_noattach(struct __sk_buff *skb) { return 1; }\n',
+      );
+      const clang = await execa(
+        'clang',
+        [
+          '-g', // BTF: the loader reads the object's maps from it
+          '-O2',
+          '-target',
+          'bpf',
+          `-I/usr/include/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+          '-c',
+          `${dir}/noattach.bpf.c`,
+          '-o',
+          `${dir}/noattach.bpf.o`,
+        ],
+        { reject: false },
+      );
+      expect(
+        clang.exitCode,
+        `clang failed (apt-get install clang libbpf-dev): ${clang.stderr}`,
+      ).toBe(0);
+      const linksBefore = await allLinkIds();
+      const d = await attachDropAttribution({
+        bpftool,
+        bpffsDir: otherBpffsDir,
+        objects: { fexit: `${dir}/noattach.bpf.o`, drops: DROP_OBJS.drops },
+      });
+      expect(d.mode).toBe('tracepoint');
+      expect(d.fallbacks).toEqual([
+        'fexit: noattach.bpf.o: bpftool autoattach pinned e2e_noattach as a program, not a link: ' +
+          'the attach failed (autoattach does not say why)',
+      ]);
+      expect(readdirSync(`${otherBpffsDir}/links`)).toEqual(['drops']); // the failed attempt left nothing
+      // Standalone, it creates the maps it shares with dns.bpf.o.
+      expect(readdirSync(`${otherBpffsDir}/maps`)).toEqual(
+        expect.arrayContaining([...DROP_MAPS, 'drop_scratch']),
+      );
+      const link = await bpftool.linkShow(d.links.drops_kfree_skb!);
+      expect(linksBefore).not.toContain(link.id);
+      await rm(`${otherBpffsDir}/links`, { recursive: true });
+      expect(await allLinkIds()).not.toContain(link.id);
+    } finally {
+      await rm(otherBpffsDir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -397,7 +560,7 @@ describe('Bpftool against the kernel', () => {
   it('mapDelete says whether the key was there; progRun runs the sweep program once', async () => {
     const loaded = await loader().start();
     const key = statsKey(1n, 0, 0);
-    await bpftool.mapUpdate(loaded.maps.dns_stats!, key, Buffer.alloc(792));
+    await bpftool.mapUpdate(loaded.maps.dns_stats!, key, Buffer.alloc(DNS_STATS_SIZE));
     expect(await bpftool.mapDelete(loaded.maps.dns_stats!, key)).toBe(true);
     expect(await bpftool.mapDelete(loaded.maps.dns_stats!, key)).toBe(false);
     const run = await bpftool.progRun(loaded.programs.dns_sweep_timeouts!, Buffer.alloc(14 + 16), {

@@ -27,3 +27,12 @@ export {
 export { findLabRuns, removeLabRun, type LabRun } from './cleanup.js';
 export { LAB_PREFIX } from './names.js';
 export type { BackgroundProcess, ExecResult } from './exec.js';
+export {
+  ensureCtraceClient,
+  nodeNetnsPid,
+  parseCtraceOutput,
+  runConntrackRace,
+  type RaceMode,
+  type RaceOptions,
+  type RaceResult,
+} from './race.js';

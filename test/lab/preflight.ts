@@ -16,6 +16,8 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   bpftool: 'bpftool (bookworm-backports: apt-get install -t bookworm-backports bpftool)',
   nsenter: 'util-linux',
   getent: 'libc-bin',
+  gcc: 'gcc',
+  conntrack: 'conntrack',
   python3: 'python3',
   sysctl: 'procps',
 };

@@ -11,9 +11,10 @@ require_cgroup2
 require_node
 # clang/llvm/libbpf-dev: to check that the committed BPF objects match their sources.
 # The lab: dnsmasq-base (DNS replicas), musl-tools (musl client), iproute2, iptables, tcpdump,
-# bind9-dnsutils (dig), conntrack, python3 (glibc getaddrinfo client).
+# bind9-dnsutils (dig), conntrack (netlink statistics), python3 (glibc getaddrinfo client),
+# gcc (the conntrack race client).
 ensure_packages clang llvm libbpf-dev clang-format dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
-	bind9-dnsutils conntrack python3 procps util-linux
+	bind9-dnsutils conntrack python3 procps util-linux gcc libc6-dev
 ensure_bpftool
 ensure_bpffs
 ensure_node_modules

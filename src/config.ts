@@ -29,6 +29,7 @@ export interface Config {
   nodeName: string;
   purgeOnExit: boolean;
   resetMaps: boolean;
+  conntrackStatFile: string;
   logLevel: string;
 }
 
@@ -139,6 +140,14 @@ export const OPTIONS: readonly Option[] = [
     kind: 'bool',
     default: 'false',
     help: 'remove the pinned maps on exit (counters restart from zero next time)',
+  },
+  {
+    key: 'conntrackStatFile',
+    flag: '--conntrack-stat-file',
+    env: 'DNSRACE_CONNTRACK_STAT_FILE',
+    kind: 'string',
+    default: '/proc/net/stat/nf_conntrack',
+    help: "conntrack statistics of the node's network namespace (run the exporter with the host network)",
   },
   {
     key: 'resetMaps',

@@ -11,7 +11,9 @@ import type { MapInfo } from './bpf/bpftool-output.js';
 import { chooseCgroupRoot } from './cgroup-root.js';
 import { PACKAGE_ROOT, type Config } from './config.js';
 import { PodSeriesBudget } from './dns/pod-budget.js';
-import { readDnsSnapshot, ReadStepError, type DnsMapPins } from './dns/reader.js';
+import { readDnsSnapshot, ReadStepError } from './dns/reader.js';
+import { AddressBook } from './drops/address-book.js';
+import { availabilityLogLine, ConntrackReader } from './conntrack/index.js';
 import { buildFamilies } from './exposition/families.js';
 import { createApp, listen } from './http/server.js';
 import {
@@ -50,6 +52,8 @@ export class Exporter {
     this.state = {
       snapshot: undefined,
       attached: false,
+      dropMode: undefined,
+      conntrack: undefined,
       bpftoolFailures: new Map(),
       build: {
         version: packageVersion(),
@@ -144,26 +148,48 @@ export class Exporter {
     }
     const loaded = await this.loader.start();
     this.state.attached = true;
+    const drop = loaded.dropAttribution;
+    this.state.dropMode = drop.mode;
     log.info(
-      { cgroupRoot, bpffsDir: config.bpffsDir, reusedMaps: loaded.reusedMaps },
+      {
+        cgroupRoot,
+        bpffsDir: config.bpffsDir,
+        reusedMaps: loaded.reusedMaps,
+        dropAttribution: drop.mode,
+      },
       'DNS programs attached',
     );
+    // A lower drop-attribution mode is expected on kernels without fexit or drop reasons:
+    // say once why, so that an operator can tell a kernel limit from a broken install.
+    for (const why of drop.fallbacks)
+      log.warn({ fallback: why }, `drop attribution: ${drop.mode} mode, because ${why}`);
 
-    const pins = pickPins(loaded.maps);
-    const maxEntries = {} as Record<keyof DnsMapPins, number>;
-    for (const [name, pin] of Object.entries(pins)) {
+    const pins = pickPins(loaded.maps, DNS_MAPS);
+    const dropPins =
+      drop.mode === 'none' ? undefined : pickPins(loaded.maps, ['packet_drops', 'drop_health']);
+    const maxEntries: Record<string, number> = {};
+    for (const [name, pin] of Object.entries({ ...pins, ...dropPins })) {
       const info = (await this.bpftool.mapShow(pin)) as MapInfo;
-      maxEntries[name as keyof DnsMapPins] = info.max_entries;
+      maxEntries[name] = info.max_entries;
     }
+    const conntrack = new ConntrackReader({ statFile: config.conntrackStatFile });
+    const ctLog = log.child({ component: 'conntrack' });
     const budget = new PodSeriesBudget(config.podSeriesLimit);
     const loader = this.loader;
+    const addressBook = new AddressBook();
     const readOnce = async () => {
+      const reading = await conntrack.read();
+      const line = availabilityLogLine(this.state.conntrack, reading);
+      if (line) ctLog[line.level](line.fields, line.msg);
+      this.state.conntrack = reading;
       try {
         this.state.snapshot = await readDnsSnapshot({
           dump: (pin) => this.bpftool.mapDump(pin),
           dumpPerCpuSummed: (pin) => this.bpftool.mapDump(pin, { perCpu: 'sum' }),
           sweep: (keys, deadlineNs) => loader.sweepTimeouts(keys, deadlineNs),
           pins,
+          dropPins,
+          addressBook,
           maxEntries,
           nameOf: (id) => identityLabels(resolver.resolve(id)),
           budget,
@@ -228,13 +254,23 @@ function isDirectory(p: string): boolean {
   }
 }
 
-function pickPins(maps: Record<string, string>): DnsMapPins {
-  const need = ['dns_pending', 'dns_retry_index', 'dns_stats', 'dns_health'] as const;
-  const out = {} as DnsMapPins;
+const DNS_MAPS = [
+  'dns_pending',
+  'dns_retry_index',
+  'dns_stats',
+  'dns_health',
+  'dns_client_addrs',
+] as const;
+
+function pickPins<K extends string>(
+  maps: Record<string, string>,
+  need: readonly K[],
+): Record<K, string> {
+  const out = {} as Record<K, string>;
   for (const name of need) {
     const pin = maps[name];
     if (!pin)
-      throw new Error(`the BPF object has no map ${name}: is --bpf-object a dnsrace dns.bpf.o?`);
+      throw new Error(`the BPF objects have no map ${name}: is --bpf-object a dnsrace dns.bpf.o?`);
     out[name] = pin;
   }
   return out;

@@ -1,6 +1,8 @@
 // What one read of the kernel maps produced: the exporter serves scrapes from the latest
 // snapshot, so a scrape never waits for bpftool.
 import type { DnsAggregate } from './dns/aggregate.js';
+import type { DropAggregate } from './drops/aggregate.js';
+import type { ConntrackReading } from './conntrack/index.js';
 
 export interface MapOccupancy {
   map: string;
@@ -16,11 +18,19 @@ export interface Snapshot {
   readDurationSeconds: number;
   readTimestampSeconds: number;
   podSeriesOverflow: number;
+  /** Absent when no drop program is attached (mode none). */
+  drops?: { agg: DropAggregate; health: Record<string, number> };
 }
+
+/** How drops are attributed (bpf/drops.bpf.c, bpf/conntrack_fexit.bpf.c), chosen at load. */
+export type DropAttributionMode = 'fexit' | 'tracepoint' | 'none';
 
 export interface ExporterState {
   snapshot: Snapshot | undefined;
   attached: boolean;
+  dropMode: DropAttributionMode | undefined;
+  /** The node's conntrack statistics at the last read (undefined before the first). */
+  conntrack: ConntrackReading | undefined;
   bpftoolFailures: Map<string, number>;
   build: { version: string; node: string; kernel: string; bpftool: string };
 }

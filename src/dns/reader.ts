@@ -9,6 +9,10 @@ import { aggregateDnsStats, type PodName } from './aggregate.js';
 import { expiredPendingKeys } from './pending.js';
 import type { PodSeriesBudget } from './pod-budget.js';
 import { decodeDnsStats } from './stats-row.js';
+import { aggregateDrops } from '../drops/aggregate.js';
+import type { AddressBook } from '../drops/address-book.js';
+import { decodeClientAddrs, decodePacketDrop } from '../drops/drop-rows.js';
+import { dropHealthFromPerCpu } from '../drops/drop-health.js';
 
 /** The maps one read touches, by pinned path. */
 export interface DnsMapPins {
@@ -16,6 +20,13 @@ export interface DnsMapPins {
   dns_retry_index: string;
   dns_stats: string;
   dns_health: string;
+  dns_client_addrs: string;
+}
+
+/** The drop programs' maps, when drop attribution is loaded. */
+export interface DropMapPins {
+  packet_drops: string;
+  drop_health: string;
 }
 
 export interface DnsReaderDeps {
@@ -23,7 +34,9 @@ export interface DnsReaderDeps {
   dumpPerCpuSummed: (pin: string) => Promise<SummedMapEntry[]>;
   sweep: (keys: PendingKey[], deadlineNs: bigint) => Promise<unknown>;
   pins: DnsMapPins;
-  maxEntries: Record<keyof DnsMapPins, number>;
+  dropPins: DropMapPins | undefined;
+  addressBook: AddressBook;
+  maxEntries: Partial<Record<string, number>>;
   nameOf: (cgroupId: bigint) => PodName;
   budget: PodSeriesBudget;
   deadlineNs: bigint;
@@ -52,10 +65,10 @@ async function step<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function healthOf(entries: readonly SummedMapEntry[]): Record<string, number> {
-  const byIndex = new Map<number, number>();
-  for (const e of entries) byIndex.set(Number(e.key), Number(e.value));
-  return healthFromPerCpu(byIndex);
+function byIndex(entries: readonly SummedMapEntry[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const e of entries) m.set(Number(e.key), Number(e.value));
+  return m;
 }
 
 export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
@@ -64,28 +77,40 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
   const pending = await step('pending_dump', () => deps.dump(pins.dns_pending));
   const expired = expiredPendingKeys(pending, deps.monotonicNs(), deps.deadlineNs);
   if (expired.length > 0) await step('timeout_sweep', () => deps.sweep(expired, deps.deadlineNs));
-  const [stats, retryIndex, health] = await Promise.all([
+  const drop = deps.dropPins;
+  const [stats, retryIndex, health, clientAddrs, drops, dropHealth] = await Promise.all([
     step('stats_dump', () => deps.dump(pins.dns_stats)),
     step('retry_index_dump', () => deps.dump(pins.dns_retry_index)),
     step('health_dump', () => deps.dumpPerCpuSummed(pins.dns_health)),
+    step('client_addrs_dump', () => deps.dump(pins.dns_client_addrs)),
+    drop ? step('drops_dump', () => deps.dump(drop.packet_drops)) : undefined,
+    drop ? step('drop_health_dump', () => deps.dumpPerCpuSummed(drop.drop_health)) : undefined,
   ]);
   const rows = decodeDnsStats(stats);
+  const occupancy = (map: string, entries: number): MapOccupancy => ({
+    map,
+    entries,
+    maxEntries: deps.maxEntries[map] ?? 0,
+  });
   const maps: MapOccupancy[] = [
-    {
-      map: 'dns_pending',
-      entries: pending.length - expired.length,
-      maxEntries: deps.maxEntries.dns_pending,
-    },
-    {
-      map: 'dns_retry_index',
-      entries: retryIndex.length,
-      maxEntries: deps.maxEntries.dns_retry_index,
-    },
-    { map: 'dns_stats', entries: rows.length, maxEntries: deps.maxEntries.dns_stats },
+    occupancy('dns_pending', pending.length - expired.length),
+    occupancy('dns_retry_index', retryIndex.length),
+    occupancy('dns_stats', rows.length),
+    occupancy('dns_client_addrs', clientAddrs.length),
   ];
+  deps.addressBook.learn(decodeClientAddrs(clientAddrs), deps.nameOf);
+  if (drops) maps.push(occupancy('packet_drops', drops.length));
+  const podOf = (addr: string) => deps.addressBook.podOf(addr);
   return {
     dns: aggregateDnsStats(rows, deps.nameOf, deps.budget),
-    health: healthOf(health),
+    health: healthFromPerCpu(byIndex(health)),
+    drops:
+      drops && dropHealth
+        ? {
+            agg: aggregateDrops(drops.map(decodePacketDrop), podOf, deps.budget),
+            health: dropHealthFromPerCpu(byIndex(dropHealth)),
+          }
+        : undefined,
     maps,
     readDurationSeconds: (performance.now() - started) / 1000,
     readTimestampSeconds: deps.wallSeconds(),

@@ -1,6 +1,6 @@
 // Decodes rows of the pinned dns_stats map (bpf/dns.h: struct dns_stats_key -> struct dns_stats)
 // from bpftool's BTF-formatted dump. Pure: tested against recorded dumps.
-import { QTYPE_LABELS, type QtypeLabel, RCODE_LABELS } from '../metrics/names.js';
+import { CAUSE_LABELS, QTYPE_LABELS, type QtypeLabel, RCODE_LABELS } from '../metrics/names.js';
 import { LAT_SLOTS } from '../bpf/latency-buckets.js';
 
 export type Role = 'client' | 'server';
@@ -10,8 +10,10 @@ export interface DnsStatsRow {
   role: Role;
   qtype: QtypeLabel;
   queries: number;
-  retransmits: number;
-  timeouts: number;
+  /** Indexed like CAUSE_LABELS. */
+  retransmits: number[];
+  /** Indexed like CAUSE_LABELS. */
+  timeouts: number[];
   /** Indexed like RCODE_LABELS. */
   responses: number[];
   latencyCount: number;
@@ -55,8 +57,12 @@ export function decodeDnsStatsRow(entry: Json): DnsStatsRow {
     role: role === 1 ? 'server' : 'client',
     qtype: QTYPE_LABELS[qtype] ?? 'other',
     queries: toCount(field(value, 'queries', 'value'), 'value.queries'),
-    retransmits: toCount(field(value, 'retransmits', 'value'), 'value.retransmits'),
-    timeouts: toCount(field(value, 'timeouts', 'value'), 'value.timeouts'),
+    retransmits: countArray(
+      field(value, 'retransmits', 'value'),
+      CAUSE_LABELS.length,
+      'value.retransmits',
+    ),
+    timeouts: countArray(field(value, 'timeouts', 'value'), CAUSE_LABELS.length, 'value.timeouts'),
     responses: countArray(
       field(value, 'responses', 'value'),
       RCODE_LABELS.length,

@@ -1,11 +1,12 @@
 // Builds every metric family from the exporter's state. Pure: the same state always
 // renders the same families, whichever exposition format is asked for.
-import { METRIC, QTYPE_LABELS, RCODE_LABELS } from '../metrics/names.js';
+import { CAUSE_LABELS, METRIC, QTYPE_LABELS, RCODE_LABELS } from '../metrics/names.js';
 import { cumulativeBuckets, NAMESPACE_LE_INDICES, POD_LE_INDICES } from '../dns/classic-buckets.js';
-import type { Totals } from '../dns/totals.js';
+import { sum, type Totals } from '../dns/totals.js';
 import type { DnsAggregate } from '../dns/aggregate.js';
 import { OVERFLOW_COUNTERS, PARSE_ERROR_REASONS } from '../bpf/dns-health.js';
 import type { ExporterState } from '../snapshot.js';
+import { conntrackFamilies } from '../conntrack/index.js';
 import type { Family, HistogramFamily, ScalarFamily } from './model.js';
 
 type ByNamespace = DnsAggregate['client'];
@@ -35,17 +36,30 @@ function perQtype(
   return f;
 }
 
-function responses(byNs: ByNamespace, name: string, help: string): ScalarFamily {
+/** A counter split by qtype and one more closed label (rcode, cause) whose values index pick(t). */
+function perQtypeAnd(
+  byNs: ByNamespace,
+  name: string,
+  help: string,
+  label: string,
+  values: readonly string[],
+  pick: (t: Totals) => readonly number[],
+): ScalarFamily {
   const f = scalar('counter', name, help);
   for (const [namespace, byQtype] of byNs)
     for (const qtype of QTYPE_LABELS) {
       const t = byQtype.get(qtype);
       if (!t) continue;
-      RCODE_LABELS.forEach((rcode, i) =>
-        f.samples.push({ labels: { namespace, qtype, rcode }, value: t.responses[i] ?? 0 }),
+      const counts = pick(t);
+      values.forEach((v, i) =>
+        f.samples.push({ labels: { namespace, qtype, [label]: v }, value: counts[i] ?? 0 }),
       );
     }
   return f;
+}
+
+function responses(byNs: ByNamespace, name: string, help: string): ScalarFamily {
+  return perQtypeAnd(byNs, name, help, 'rcode', RCODE_LABELS, (t) => t.responses);
 }
 
 function histogram(byNs: ByNamespace, name: string, help: string): HistogramFamily {
@@ -79,8 +93,8 @@ function podFamilies(pods: DnsAggregate['pods']): Family[] {
     for (const [pod, tot] of byPod) {
       const labels = { namespace, pod };
       q.samples.push({ labels, value: tot.queries });
-      r.samples.push({ labels, value: tot.retransmits });
-      t.samples.push({ labels, value: tot.timeouts });
+      r.samples.push({ labels, value: sum(tot.retransmits) });
+      t.samples.push({ labels, value: sum(tot.timeouts) });
       h.samples.push({
         labels,
         buckets: cumulativeBuckets(tot.latency, POD_LE_INDICES),
@@ -89,6 +103,55 @@ function podFamilies(pods: DnsAggregate['pods']): Family[] {
       });
     }
   return [q, r, t, h];
+}
+
+function dropFamilies(
+  state: ExporterState,
+  snap: NonNullable<ExporterState['snapshot']>,
+): Family[] {
+  const modes = ['fexit', 'tracepoint', 'none'] as const;
+  const out: Family[] = [
+    scalar(
+      'gauge',
+      METRIC.dropAttributionMode,
+      'How drops are attributed: fexit (exact conntrack insert failures), tracepoint (kfree_skb netfilter drops), none. 1 for the mode in use.',
+      state.dropMode
+        ? modes.map((mode) => ({ labels: { mode }, value: state.dropMode === mode ? 1 : 0 }))
+        : [],
+    ),
+  ];
+  const d = snap.drops;
+  if (!d) return out;
+  const values = (m: Map<string, { labels: Record<string, string>; value: number }>) => [
+    ...m.values(),
+  ];
+  out.push(
+    scalar(
+      'counter',
+      METRIC.netfilterDrops,
+      'Packets of pods dropped by netfilter (reason netfilter_drop) or by a conntrack insert failure (fexit mode), by pod address.',
+      values(d.agg.netfilter),
+    ),
+    scalar(
+      'counter',
+      METRIC.dnsQueryDrops,
+      'DNS queries of pods dropped on the node before reaching a server, by reason.',
+      values(d.agg.dnsQueries),
+    ),
+    scalar(
+      'counter',
+      METRIC.dnsAnswerDrops,
+      'DNS answers dropped on their way to pods (no_socket: the resolver had given up), by reason.',
+      values(d.agg.dnsAnswers),
+    ),
+    scalar(
+      'counter',
+      METRIC.dropProgramEvents,
+      'What the drop programs saw: events counted, unattributed drops (no known pod address), parse failures, full maps, conntrack confirm drops.',
+      Object.entries(d.health).map(([kind, value]) => ({ labels: { kind }, value })),
+    ),
+  );
+  return out;
 }
 
 export function buildFamilies(state: ExporterState): Family[] {
@@ -110,6 +173,7 @@ export function buildFamilies(state: ExporterState): Family[] {
       [...state.bpftoolFailures].map(([operation, value]) => ({ labels: { operation }, value })),
     ),
   );
+  if (state.conntrack) out.push(...conntrackFamilies(state.conntrack));
   const snap = state.snapshot;
   if (!snap) return out;
   const { client, server, pods } = snap.dns;
@@ -127,18 +191,20 @@ export function buildFamilies(state: ExporterState): Family[] {
       METRIC.dnsQueryDuration,
       "DNS lookup latency seen by pods, from a query's first send to its answer.",
     ),
-    perQtype(
+    perQtypeAnd(
       client,
-      'counter',
       METRIC.dnsRetransmits,
-      'DNS queries re-sent by pods (same socket, or the same question and id from a new socket).',
+      'DNS queries re-sent by pods (same socket, or the same question and id from a new socket), by the cause the node saw.',
+      'cause',
+      CAUSE_LABELS,
       (t) => t.retransmits,
     ),
-    perQtype(
+    perQtypeAnd(
       client,
-      'counter',
       METRIC.dnsTimeouts,
-      'DNS queries of pods never answered within the timeout deadline.',
+      'DNS queries of pods never answered within the timeout deadline, by the cause the node saw.',
+      'cause',
+      CAUSE_LABELS,
       (t) => t.timeouts,
     ),
     perQtype(
@@ -159,9 +225,10 @@ export function buildFamilies(state: ExporterState): Family[] {
       'counter',
       METRIC.dnsServerTimeouts,
       'DNS queries received by server pods and never answered.',
-      (t) => t.timeouts,
+      (t) => sum(t.timeouts),
     ),
     ...podFamilies(pods),
+    ...dropFamilies(state, snap),
     scalar('counter', METRIC.dnsPackets, 'Packets the BPF programs parsed as DNS.', [
       { labels: {}, value: snap.health.dns_packets ?? 0 },
     ]),

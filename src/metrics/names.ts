@@ -31,6 +31,12 @@ export const METRIC = {
   mapReadDuration: 'dnsrace_map_read_duration_seconds',
   mapReadTimestamp: 'dnsrace_map_read_last_success_timestamp_seconds',
   podSeriesDropped: 'dnsrace_pod_series_overflow_pods',
+  // Drops (bpf/drops.bpf.c, bpf/conntrack_fexit.bpf.c), attributed to pods by address.
+  netfilterDrops: 'dnsrace_netfilter_drops_total',
+  dnsQueryDrops: 'dnsrace_dns_query_drops_total',
+  dnsAnswerDrops: 'dnsrace_dns_answer_drops_total',
+  dropAttributionMode: 'dnsrace_drop_attribution_mode',
+  dropProgramEvents: 'dnsrace_bpf_drop_events_total',
 } as const;
 
 export const QTYPE_LABELS = ['A', 'AAAA', 'other'] as const;
@@ -39,5 +45,24 @@ export type QtypeLabel = (typeof QTYPE_LABELS)[number];
 export const RCODE_LABELS = ['NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED', 'other'] as const;
 export type RcodeLabel = (typeof RCODE_LABELS)[number];
 
+/**
+ * Why a query was re-sent or timed out, as far as the node saw (bpf/dns.h enum stall_cause):
+ * a netfilter drop of it, an exact conntrack insert failure (fexit mode only), or nothing.
+ */
+export const CAUSE_LABELS = ['unanswered', 'netfilter_drop', 'conntrack_insert_failed'] as const;
+export type CauseLabel = (typeof CAUSE_LABELS)[number];
+
+/** Drop reasons of bpf/drops.h enum drop_reason_class. */
+export const DROP_REASON_LABELS = [
+  'netfilter_drop',
+  'conntrack_insert_failed',
+  'no_socket',
+  'socket_rcvbuff',
+  'other',
+] as const;
+
 /** Pods beyond --pod-series-limit are summed into this pod label per namespace. */
 export const OTHER_PODS = '_other';
+
+/** Node-wide conntrack statistics (src/conntrack/, docs/conntrack.md). */
+export { CONNTRACK_METRIC } from '../conntrack/metrics.js';

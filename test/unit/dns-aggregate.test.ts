@@ -18,8 +18,8 @@ function row(cgroupId: bigint, over: Partial<DnsStatsRow> = {}): DnsStatsRow {
     role: 'client',
     qtype: 'A',
     queries: 0,
-    retransmits: 0,
-    timeouts: 0,
+    retransmits: [0, 0, 0],
+    timeouts: [0, 0, 0],
     responses: [0, 0, 0, 0, 0],
     latencyCount: 0,
     latencySumSeconds: 0,
@@ -78,8 +78,8 @@ describe('decodeDnsStatsRow', () => {
       key: { cgroup_id: 12345678901234567890n, role: 1, qtype: 1, pad: [0, 0, 0, 0, 0, 0] },
       value: {
         queries: 3,
-        retransmits: 1,
-        timeouts: 1,
+        retransmits: [0, 1, 0],
+        timeouts: [1, 0, 0],
         responses: [1, 1, 0, 0, 0],
         latency_count: 2,
         latency_sum_ns: 9007199254740993n, // 2^53 + 1 ns
@@ -117,14 +117,14 @@ describe('aggregateDnsStats', () => {
   it('sums containers into pods and pods into namespaces, per role and qtype', () => {
     const rows = [
       row(1n, { queries: 2, responses: [2, 0, 0, 0, 0] }),
-      row(2n, { queries: 3, timeouts: 1 }),
+      row(2n, { queries: 3, timeouts: [0, 1, 0] }),
       row(2n, { qtype: 'AAAA', queries: 5 }),
       row(3n, { queries: 7 }),
       row(4n, { role: 'server', queries: 11 }),
     ];
     const agg = aggregateDnsStats(rows, nameOf, new PodSeriesBudget(10));
     expect(agg.client.get('team-a')?.get('A')?.queries).toBe(5);
-    expect(agg.client.get('team-a')?.get('A')?.timeouts).toBe(1);
+    expect(agg.client.get('team-a')?.get('A')?.timeouts).toEqual([0, 1, 0]);
     expect(agg.client.get('team-a')?.get('AAAA')?.queries).toBe(5);
     expect(agg.client.get('team-b')?.get('A')?.queries).toBe(7);
     expect(agg.client.has('kube-system')).toBe(false);

@@ -11,14 +11,16 @@ function state(): ExporterState {
   a.queries = 10;
   a.responses[0] = 8;
   a.responses[1] = 1;
-  a.timeouts = 1;
-  a.retransmits = 2;
+  a.timeouts = [0, 1, 0]; // one timeout after a netfilter drop
+  a.retransmits = [1, 1, 0];
   a.latencyCount = 9;
   a.latencySumSeconds = 5.5;
   a.latency[-39 - LAT_MIN_INDEX] = 8; // ~1 ms
   a.latency[10 - LAT_MIN_INDEX] = 1; // ~5 s
   return {
     attached: true,
+    dropMode: 'tracepoint',
+    conntrack: undefined,
     bpftoolFailures: new Map([['map_dump', 2]]),
     build: { version: '0.1.0', node: 'n1', kernel: '6.18', bpftool: '7.5.0' },
     snapshot: {
@@ -32,6 +34,36 @@ function state(): ExporterState {
       readDurationSeconds: 0.012,
       readTimestampSeconds: 1_700_000_000,
       podSeriesOverflow: 0,
+      drops: {
+        agg: {
+          netfilter: new Map([
+            [
+              'k',
+              {
+                labels: {
+                  namespace: 'team-a',
+                  pod: 'web-1',
+                  protocol: 'udp',
+                  port_class: 'dns',
+                  reason: 'netfilter_drop',
+                },
+                value: 4,
+              },
+            ],
+          ]),
+          dnsQueries: new Map([
+            [
+              'q',
+              {
+                labels: { namespace: 'team-a', qtype: 'AAAA', reason: 'netfilter_drop' },
+                value: 4,
+              },
+            ],
+          ]),
+          dnsAnswers: new Map(),
+        },
+        health: { events: 4, unattributed: 1 },
+      },
     },
   };
 }
@@ -48,8 +80,10 @@ describe('text exposition', () => {
     expect(text).toContain('# TYPE dnsrace_dns_queries_total counter');
     expect(sample(text, /^dnsrace_dns_queries_total\{namespace="team-a",qtype="A"\}/)).toBe(10);
     expect(sample(text, /^dnsrace_dns_responses_total\{.*rcode="NXDOMAIN"\}/)).toBe(1);
-    expect(sample(text, /^dnsrace_dns_timeouts_total\{/)).toBe(1);
-    expect(sample(text, /^dnsrace_dns_retransmits_total\{/)).toBe(2);
+    expect(sample(text, /^dnsrace_dns_timeouts_total\{.*cause="netfilter_drop"\}/)).toBe(1);
+    expect(sample(text, /^dnsrace_dns_timeouts_total\{.*cause="unanswered"\}/)).toBe(0);
+    expect(sample(text, /^dnsrace_dns_retransmits_total\{.*cause="unanswered"\}/)).toBe(1);
+    expect(sample(text, /^dnsrace_dns_pod_retransmits_total\{/)).toBe(2);
     expect(sample(text, /^dnsrace_dns_query_duration_seconds_bucket\{.*le="0.001953125"\}/)).toBe(
       8,
     );
@@ -67,6 +101,21 @@ describe('text exposition', () => {
     expect(sample(text, /^dnsrace_bpf_map_overflows_total\{map="dns_pending"\}/)).toBe(1);
     expect(sample(text, /^dnsrace_bpftool_failures_total\{operation="map_dump"\}/)).toBe(2);
     expect(sample(text, /^dnsrace_bpf_programs_attached /)).toBe(1);
+    expect(
+      sample(
+        text,
+        /^dnsrace_netfilter_drops_total\{namespace="team-a",pod="web-1",protocol="udp",port_class="dns",reason="netfilter_drop"\}/,
+      ),
+    ).toBe(4);
+    expect(
+      sample(
+        text,
+        /^dnsrace_dns_query_drops_total\{namespace="team-a",qtype="AAAA",reason="netfilter_drop"\}/,
+      ),
+    ).toBe(4);
+    expect(sample(text, /^dnsrace_drop_attribution_mode\{mode="tracepoint"\}/)).toBe(1);
+    expect(sample(text, /^dnsrace_drop_attribution_mode\{mode="fexit"\}/)).toBe(0);
+    expect(sample(text, /^dnsrace_bpf_drop_events_total\{kind="unattributed"\}/)).toBe(1);
     expect(text).not.toMatch(/qname|svc\.cluster\.local/);
   });
 

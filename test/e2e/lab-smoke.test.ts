@@ -3,7 +3,7 @@
  * the kube-proxy-style DNS ClusterIP, the fault knobs bite and undo, and teardown leaves nothing.
  * Needs root and the lab's tools; a missing tool fails the suite with what to install.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerCgroupSegments } from '../lab/cgroup-layout.js';
@@ -188,14 +188,27 @@ async function hostState(lab: Lab): Promise<HostState> {
   };
 }
 
-const isAlive = (pid: number): boolean => {
+/** state and start time (field 22) of /proc/<pid>/stat; undefined once the pid is gone. */
+const procStat = (pid: number): { state: string; start: string } | undefined => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0]!, start: f[19]! };
   } catch {
-    return false;
+    return undefined;
   }
 };
+
+/**
+ * Alive = the same process (same start time, so not a reused pid) and not a zombie waiting
+ * for its parent (the test runner) to reap it.
+ */
+const stillRunning =
+  (before: Map<number, string>) =>
+  (pid: number): boolean => {
+    const now = procStat(pid);
+    return now !== undefined && now.state !== 'Z' && now.start === before.get(pid);
+  };
 
 describe('lab smoke', () => {
   let lab: Lab;
@@ -388,6 +401,7 @@ describe('lab smoke', () => {
     const bg = await pod.spawn(['sleep', '600']);
     await lab.dropQueries({ qtype: 'A', probability: 0.1 }); // loads and pins the fault programs
     const pids = await lab.pids();
+    const starts = new Map(pids.map((p) => [p, procStat(p)?.start ?? '']));
     expect(pids).toContain(bg.pid);
     expect(pids.length).toBeGreaterThanOrEqual(4); // 2 dnsmasq, upstream, sleep
     const before = await hostState(lab);
@@ -408,7 +422,7 @@ describe('lab smoke', () => {
       bpfCgroupTree: [],
       root: [],
     });
-    expect(pids.filter(isAlive)).toEqual([]);
+    expect(pids.filter(stillRunning(starts))).toEqual([]);
   });
 });
 

@@ -1,4 +1,5 @@
-// Public surface of the identity package: cgroup id → pod identity from local sources.
+// Public surface of the identity package: cgroup id → pod identity from local sources and the
+// Kubernetes API.
 export { parseKubepodsCgroupPath, normalisePodUid } from './cgroup-path.js';
 export { CgroupIndex, type CgroupIndexOptions, type CgroupIndexStats } from './cgroup-index.js';
 export {
@@ -25,3 +26,21 @@ export {
 export { parsePodLogDirName, type PodLogDirName } from './pod-log-dirs.js';
 export { CgroupIdentityResolver, type CgroupIdentityResolverOptions } from './resolver.js';
 export type * from './types.js';
+export {
+  chooseKubeConnection,
+  type KubeApiMode,
+  type KubeConnection,
+  type KubeConnectionRequest,
+} from './kube-config.js';
+export {
+  KubeApiPodSource,
+  describeError as describeKubeError,
+  type IdentityLogger,
+  type KubeApiHealth,
+  type KubeApiPodSourceOptions,
+  type KubeApiState,
+  type WatchEventType,
+} from './kube-api-source.js';
+export { Backoff, type BackoffOptions } from './kube-backoff.js';
+export { canonicalIp, kubePodFromApi, workloadOf, type KubePod } from './kube-pod.js';
+export { KubePodStore, type DeletedPod, type KubePodStoreOptions } from './kube-pod-store.js';

@@ -1,7 +1,7 @@
 // Shared vocabulary of the identity package: what a cgroup id resolves to, and the interfaces
-// behind which identity sources sit. Local sources (cgroup2 walk, /var/log/pods) exist now; a
-// Kubernetes API source is expected to implement PodInfoSource later and be listed ahead of the
-// local one in the resolver's priority order.
+// behind which identity sources sit: local sources (cgroup2 walk, /var/log/pods) and the
+// Kubernetes API source (kube-api-source.ts), which goes ahead of the local one in the
+// resolver's priority order.
 
 export type QosClass = 'guaranteed' | 'burstable' | 'besteffort';
 
@@ -32,13 +32,20 @@ export interface PodInfo {
   readonly workload?: WorkloadRef;
   /** Container names, if the source lists them (/var/log/pods: one subdirectory per container). */
   readonly containers?: readonly string[];
+  /**
+   * Pod IPs in canonical text (IPv4 dotted, IPv6 RFC 5952), in the API's order (the cluster's
+   * primary family first). Only an API source knows them; empty until the pod has an IP.
+   */
+  readonly ips?: readonly string[];
+  /** The pod uses the node's network namespace, so its IPs are the node's and name no pod. */
+  readonly hostNetwork?: boolean;
 }
 
 /**
  * A source of pod names by UID. Lookups are synchronous reads of the source's cache, so they can
  * run on the hot path; a miss may schedule a (rate-limited) background refresh, and the fresh
- * variant waits for that refresh. Implemented by PodLogDirectory (/var/log/pods) and, later, by a
- * Kubernetes API watcher.
+ * variant waits for that refresh. Implemented by PodLogDirectory (/var/log/pods) and by
+ * KubeApiPodSource (list+watch of this node's pods).
  */
 export interface PodInfoSource {
   /** Short stable name used in Identity.source and in logs, e.g. 'var-log-pods', 'kube-api'. */

@@ -11,6 +11,19 @@ export interface ScalarFamily {
   samples: { labels: Labels; value: number }[];
 }
 
+/**
+ * One observation worth pointing at (a slow or stalled lookup): rendered on the classic
+ * bucket whose range holds `value`, in OpenMetrics and protobuf. Labels are small and
+ * carry no query names: {pod, dns_id}.
+ */
+export interface Exemplar {
+  labels: Labels;
+  /** The observed latency in seconds. */
+  value: number;
+  /** When it was observed, Unix seconds (fractions allowed). */
+  timestampSeconds: number;
+}
+
 export interface HistogramSample {
   labels: Labels;
   buckets: Bucket[]; // cumulative, last is +Inf
@@ -18,6 +31,8 @@ export interface HistogramSample {
   count: number;
   /** The kernel's schema-2 slots behind the buckets (for native histograms). */
   slots?: readonly number[];
+  /** Recent notable observations; at most one per bucket is rendered (the latest). */
+  exemplars?: readonly Exemplar[];
 }
 
 export interface HistogramFamily {

@@ -2,12 +2,15 @@
 // scrape's Accept header. Each family becomes a prom-client metric whose values come from
 // the model, so prom-client does the escaping and formatting.
 import { Registry, type RegistryContentType } from 'prom-client';
+import { exemplarsPerBucket } from './exemplars.js';
 import type { Family } from './model.js';
 
 interface PromValue {
   metricName?: string;
   labels: Record<string, string>;
   value: number;
+  /** prom-client writes it after the value, in OpenMetrics only: ` # {labels} value timestamp`. */
+  exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
 }
 
 function formatLe(le: number): string {
@@ -18,12 +21,18 @@ function valuesOf(f: Family): PromValue[] {
   if (f.type !== 'histogram') return f.samples.map((s) => ({ labels: s.labels, value: s.value }));
   const out: PromValue[] = [];
   for (const s of f.samples) {
-    for (const b of s.buckets)
+    const exemplars = exemplarsPerBucket(s);
+    s.buckets.forEach((b, i) => {
+      const e = exemplars[i];
       out.push({
         metricName: `${f.name}_bucket`,
         labels: { ...s.labels, le: formatLe(b.le) },
         value: b.count,
+        ...(e && {
+          exemplar: { labelSet: e.labels, value: e.value, timestamp: e.timestampSeconds },
+        }),
       });
+    });
     out.push({ metricName: `${f.name}_sum`, labels: s.labels, value: s.sum });
     out.push({ metricName: `${f.name}_count`, labels: s.labels, value: s.count });
   }

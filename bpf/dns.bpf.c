@@ -94,6 +94,19 @@ struct {
 	__type(value, struct dns_stats);
 } dns_stats SEC(".maps");
 
+/*
+ * Written and read only by the exporter, never by a program: the name of every cgroup whose
+ * rows are in dns_stats, and of the synthetic ids of retired rows (RETIRED_ID_BIT), so that
+ * an exporter restarted after a pod is gone still sums its rows into the right namespace.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_CGROUP_NAMES);
+	__type(key, __u64);
+	__type(value, struct cgroup_name);
+} dns_cgroup_names SEC(".maps");
+
 /* Feeds the dnsrace_bpf_* self-health counters (enum health_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

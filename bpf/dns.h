@@ -85,6 +85,21 @@ struct dns_stats {
 	__u64 latency[LAT_SLOTS];
 };
 
+/*
+ * dns_cgroup_names value (exporter-owned). Kubernetes limits: namespace 63 characters, pod
+ * name 253; longer values are truncated by the exporter. Retired rows (rows of cgroups gone
+ * longer than the exporter's grace period, summed per namespace) use cgroup ids with
+ * RETIRED_ID_BIT set, which no cgroup inode can have.
+ */
+#define MAX_CGROUP_NAMES (MAX_CGROUPS * 2)
+#define RETIRED_ID_BIT (1ULL << 63)
+struct cgroup_name {
+	char namespace[64];
+	char pod[256];
+	char workload_kind[32];
+	char workload[160];
+};
+
 enum dns_proto {
 	PROTO_UDP = 0,
 	PROTO_TCP = 1,

@@ -30,10 +30,14 @@ export interface Config {
   purgeOnExit: boolean;
   resetMaps: boolean;
   conntrackStatFile: string;
+  kubeApi: 'auto' | 'on' | 'off';
+  kubeconfig: string | undefined;
+  workloadLabel: boolean;
+  podSeriesGraceMs: number;
   logLevel: string;
 }
 
-type Kind = 'string' | 'duration' | 'int' | 'bool' | 'address';
+type Kind = 'string' | 'duration' | 'int' | 'bool' | 'address' | 'kube-api';
 
 interface Option {
   key: keyof Config | 'listen';
@@ -142,6 +146,38 @@ export const OPTIONS: readonly Option[] = [
     help: 'remove the pinned maps on exit (counters restart from zero next time)',
   },
   {
+    key: 'kubeApi',
+    flag: '--kube-api',
+    env: 'DNSRACE_KUBE_API',
+    kind: 'kube-api',
+    default: 'auto',
+    help: 'name pods from the Kubernetes API: auto (in a cluster or with a kubeconfig), on (fail without it), off',
+  },
+  {
+    key: 'kubeconfig',
+    flag: '--kubeconfig',
+    env: 'KUBECONFIG',
+    kind: 'string',
+    default: undefined,
+    help: 'kubeconfig for the Kubernetes API (default: the in-cluster service account)',
+  },
+  {
+    key: 'workloadLabel',
+    flag: '--workload-label',
+    env: 'DNSRACE_WORKLOAD_LABEL',
+    kind: 'bool',
+    default: 'false',
+    help: 'add a workload label ("deployment/web") to the per-namespace families (more series)',
+  },
+  {
+    key: 'podSeriesGraceMs',
+    flag: '--pod-series-grace',
+    env: 'DNSRACE_POD_SERIES_GRACE',
+    kind: 'duration',
+    default: '5m',
+    help: "how long a deleted pod's series stay before its counts are folded into its namespace",
+  },
+  {
     key: 'conntrackStatFile',
     flag: '--conntrack-stat-file',
     env: 'DNSRACE_CONNTRACK_STAT_FILE',
@@ -195,6 +231,9 @@ function convert(opt: Option, raw: string, from: string): unknown {
       if (!/^\d+$/.test(raw) || Number(raw) < 1) throw bad('a positive whole number');
       return Number(raw);
     }
+    case 'kube-api':
+      if (raw === 'auto' || raw === 'on' || raw === 'off') return raw;
+      throw bad('auto, on or off');
     case 'bool':
       if (['true', '1', 'yes'].includes(raw)) return true;
       if (['false', '0', 'no'].includes(raw)) return false;
@@ -218,7 +257,8 @@ export function helpText(): string {
     '',
   ];
   for (const o of OPTIONS) {
-    const arg = o.kind === 'bool' ? '' : ` <${o.kind === 'address' ? 'host:port' : o.kind}>`;
+    const argName = { address: 'host:port', 'kube-api': 'auto|on|off' } as Record<string, string>;
+    const arg = o.kind === 'bool' ? '' : ` <${argName[o.kind] ?? o.kind}>`;
     lines.push(`  ${o.flag}${arg}`);
     lines.push(`      ${o.help}`);
     lines.push(

@@ -16,16 +16,14 @@ import { AddressBook } from './drops/address-book.js';
 import { availabilityLogLine, ConntrackReader } from './conntrack/index.js';
 import { buildFamilies } from './exposition/families.js';
 import { createApp, listen } from './http/server.js';
-import {
-  CgroupIdentityResolver,
-  CgroupIndex,
-  identityLabels,
-  PodLogDirectory,
-  readCgroup2Mount,
-} from './identity/index.js';
+import { readCgroup2Mount } from './identity/index.js';
+import { setUpIdentity } from './identity/setup.js';
+import { CgroupLifecycle } from './dns/lifecycle.js';
+import { sightingOf } from './dns/sighting.js';
+import { planCommands } from './dns/lifecycle-commands.js';
+import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
 
-const IDENTITY_REFRESH_MS = 30_000;
 
 function packageVersion(): string {
   const p = path.join(PACKAGE_ROOT, 'package.json');
@@ -53,6 +51,7 @@ export class Exporter {
       snapshot: undefined,
       attached: false,
       dropMode: undefined,
+      identitySources: () => [],
       conntrack: undefined,
       bpftoolFailures: new Map(),
       build: {
@@ -107,29 +106,18 @@ export class Exporter {
         `--cgroup-root ${cgroupRoot} is outside the cgroup2 mount ${mount.mountPoint}`,
       );
 
-    const idLog = log.child({ component: 'identity' });
-    const cgroups = new CgroupIndex({
-      mountPoint: mount.mountPoint,
-      hierarchyRoot: mount.root,
+    const identity = await setUpIdentity({
+      mount,
       subtree: `/${rel}`,
-      onRefreshError: (err) =>
-        idLog.warn({ err }, 'cgroup rescan failed; names come from the previous scan'),
+      podLogDir: config.podLogDir,
+      kubeApi: config.kubeApi,
+      kubeconfig: config.kubeconfig,
+      nodeName: config.nodeName,
+      log: log.child({ component: 'identity' }),
     });
-    const pods = new PodLogDirectory({
-      root: config.podLogDir,
-      onRefreshError: (err) =>
-        idLog.warn(
-          { err, podLogDir: config.podLogDir },
-          'cannot read the pod log directory; pods stay unnamed (namespace _unknown)',
-        ),
-    });
-    await cgroups.refresh();
-    await pods.refresh().catch(() => undefined); // reported through onRefreshError
-    this.stopIdentity.push(
-      cgroups.startPeriodicRefresh(IDENTITY_REFRESH_MS),
-      pods.startPeriodicRefresh(IDENTITY_REFRESH_MS),
-    );
-    const resolver = new CgroupIdentityResolver({ cgroups, podSources: [pods] });
+    this.stopIdentity.push(() => void identity.stop());
+    this.state.identitySources = identity.sourceStates;
+    const { resolver, cgroups } = identity;
 
     this.loader = new DnsProgramLoader({
       bpftool: this.bpftool,
@@ -177,6 +165,16 @@ export class Exporter {
     const budget = new PodSeriesBudget(config.podSeriesLimit);
     const loader = this.loader;
     const addressBook = new AddressBook();
+    const lifecycle = new CgroupLifecycle({
+      graceMs: config.podSeriesGraceMs,
+      now: () => performance.now(),
+      byWorkload: config.workloadLabel,
+    });
+    lifecycle.load(
+      decodeCgroupNames(
+        await this.bpftool.mapDump(pickPins(loaded.maps, ['dns_cgroup_names']).dns_cgroup_names),
+      ),
+    );
     const readOnce = async () => {
       const reading = await conntrack.read();
       const line = availabilityLogLine(this.state.conntrack, reading);
@@ -191,7 +189,18 @@ export class Exporter {
           dropPins,
           addressBook,
           maxEntries,
-          nameOf: (id) => identityLabels(resolver.resolve(id)),
+          lifecycle,
+          sight: (id) => sightingOf(resolver.resolve(id), cgroups.lookup(id)),
+          writePlan: (plan) =>
+            this.bpftool.batch(planCommands(plan, loaded.maps)).then(() => undefined),
+          onWriteFailure: (err) => {
+            this.countFailure('lifecycle_write');
+            log.error(
+              { err },
+              'writing pod names and retired rows to the pinned maps failed; retrying at the next read',
+            );
+          },
+          byWorkload: config.workloadLabel,
           budget,
           deadlineNs: BigInt(config.timeoutDeadlineMs) * 1_000_000n,
           monotonicNs: () => process.hrtime.bigint(),
@@ -199,7 +208,7 @@ export class Exporter {
         });
       } catch (err) {
         const op = err instanceof ReadStepError ? err.operation : 'read';
-        this.state.bpftoolFailures.set(op, (this.state.bpftoolFailures.get(op) ?? 0) + 1);
+        this.countFailure(op);
         log.error(
           { err, operation: op },
           'reading the kernel maps failed; serving the previous read (see dnsrace_bpftool_failures_total)',
@@ -214,6 +223,10 @@ export class Exporter {
       }, config.readIntervalMs);
     };
     loop();
+  }
+
+  private countFailure(op: string): void {
+    this.state.bpftoolFailures.set(op, (this.state.bpftoolFailures.get(op) ?? 0) + 1);
   }
 
   readiness(): { ready: boolean; reason: string } {

@@ -29,6 +29,8 @@ export interface ExporterState {
   snapshot: Snapshot | undefined;
   attached: boolean;
   dropMode: DropAttributionMode | undefined;
+  /** Identity sources and their state (kube-api: connected/connecting/degraded/disabled). */
+  identitySources: () => { source: string; state: string }[];
   /** The node's conntrack statistics at the last read (undefined before the first). */
   conntrack: ConntrackReading | undefined;
   bpftoolFailures: Map<string, number>;

@@ -9,6 +9,7 @@ import { aggregateDnsStats, type PodName } from './aggregate.js';
 import { expiredPendingKeys } from './pending.js';
 import type { PodSeriesBudget } from './pod-budget.js';
 import { decodeDnsStats } from './stats-row.js';
+import type { CgroupLifecycle, LifecyclePlan, Sighting } from './lifecycle.js';
 import { aggregateDrops } from '../drops/aggregate.js';
 import type { AddressBook } from '../drops/address-book.js';
 import { decodeClientAddrs, decodePacketDrop } from '../drops/drop-rows.js';
@@ -37,7 +38,15 @@ export interface DnsReaderDeps {
   dropPins: DropMapPins | undefined;
   addressBook: AddressBook;
   maxEntries: Partial<Record<string, number>>;
-  nameOf: (cgroupId: bigint) => PodName;
+  /** Names rows (also of cgroups that are gone) and retires the rows of deleted pods. */
+  lifecycle: CgroupLifecycle;
+  sight: (cgroupId: bigint) => Sighting;
+  /** Writes a lifecycle plan (names, retired rows) to the pinned maps. */
+  writePlan: (plan: LifecyclePlan) => Promise<void>;
+  /** A plan could not be written: counted and logged; the rows stay and the next read retries. */
+  onWriteFailure: (err: unknown) => void;
+  /** --workload-label: the per-namespace families gain a workload label. */
+  byWorkload: boolean;
   budget: PodSeriesBudget;
   deadlineNs: bigint;
   /** CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns. */
@@ -86,7 +95,26 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
     drop ? step('drops_dump', () => deps.dump(drop.packet_drops)) : undefined,
     drop ? step('drop_health_dump', () => deps.dumpPerCpuSummed(drop.drop_health)) : undefined,
   ]);
-  const rows = decodeDnsStats(stats);
+  const dumped = decodeDnsStats(stats);
+  const plan = deps.lifecycle.plan(dumped, deps.sight);
+  let rows = dumped;
+  if (plan.nameWrites.length + plan.nameDeletes.length + plan.retire.length > 0) {
+    try {
+      await deps.writePlan(plan);
+      deps.lifecycle.committed(plan);
+      rows = plan.rows;
+      for (const p of plan.retiredPods) deps.budget.release(p.namespace, p.pod);
+    } catch (err) {
+      deps.onWriteFailure(err);
+    }
+  }
+  const nameOf = (id: bigint): PodName => {
+    const n = plan.nameOf(id);
+    const workload = n.workloadKind ? `${n.workloadKind.toLowerCase()}/${n.workload}` : '';
+    return deps.byWorkload
+      ? { namespace: n.namespace, pod: n.pod, workload }
+      : { namespace: n.namespace, pod: n.pod };
+  };
   const occupancy = (map: string, entries: number): MapOccupancy => ({
     map,
     entries,
@@ -98,11 +126,11 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
     occupancy('dns_stats', rows.length),
     occupancy('dns_client_addrs', clientAddrs.length),
   ];
-  deps.addressBook.learn(decodeClientAddrs(clientAddrs), deps.nameOf);
+  deps.addressBook.learn(decodeClientAddrs(clientAddrs), nameOf);
   if (drops) maps.push(occupancy('packet_drops', drops.length));
   const podOf = (addr: string) => deps.addressBook.podOf(addr);
   return {
-    dns: aggregateDnsStats(rows, deps.nameOf, deps.budget),
+    dns: aggregateDnsStats(rows, nameOf, deps.budget),
     health: healthFromPerCpu(byIndex(health)),
     drops:
       drops && dropHealth

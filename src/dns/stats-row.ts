@@ -18,6 +18,8 @@ export interface DnsStatsRow {
   responses: number[];
   latencyCount: number;
   latencySumSeconds: number;
+  /** The kernel's exact sum, kept for writing a retired row back. */
+  latencySumNs: bigint;
   /** Indexed by latency slot (bpf/dns.h LAT_SLOTS). */
   latency: number[];
 }
@@ -71,6 +73,7 @@ export function decodeDnsStatsRow(entry: Json): DnsStatsRow {
     latencyCount: toCount(field(value, 'latency_count', 'value'), 'value.latency_count'),
     // Seconds as a float: exact to the microsecond until ~285 years of summed latency.
     latencySumSeconds: Number(sumNs / 1000n) / 1e6,
+    latencySumNs: sumNs,
     latency: countArray(field(value, 'latency', 'value'), LAT_SLOTS, 'value.latency'),
   };
 }

@@ -10,6 +10,7 @@ export interface Totals {
   responses: number[];
   latencyCount: number;
   latencySumSeconds: number;
+  latencySumNs: bigint;
   latency: number[];
 }
 
@@ -21,6 +22,7 @@ export function emptyTotals(): Totals {
     responses: new Array<number>(RCODE_LABELS.length).fill(0),
     latencyCount: 0,
     latencySumSeconds: 0,
+    latencySumNs: 0n,
     latency: new Array<number>(LAT_SLOTS).fill(0),
   };
 }
@@ -29,6 +31,7 @@ export function addRow(into: Totals, row: DnsStatsRow | Totals): void {
   into.queries += row.queries;
   into.latencyCount += row.latencyCount;
   into.latencySumSeconds += row.latencySumSeconds;
+  into.latencySumNs += row.latencySumNs;
   addArray(into.retransmits, row.retransmits);
   addArray(into.timeouts, row.timeouts);
   addArray(into.responses, row.responses);

@@ -3,7 +3,7 @@
 import { CAUSE_LABELS, METRIC, QTYPE_LABELS, RCODE_LABELS } from '../metrics/names.js';
 import { cumulativeBuckets, NAMESPACE_LE_INDICES, POD_LE_INDICES } from '../dns/classic-buckets.js';
 import { sum, type Totals } from '../dns/totals.js';
-import type { DnsAggregate } from '../dns/aggregate.js';
+import { groupLabels, type DnsAggregate } from '../dns/aggregate.js';
 import { OVERFLOW_COUNTERS, PARSE_ERROR_REASONS } from '../bpf/dns-health.js';
 import type { ExporterState } from '../snapshot.js';
 import { conntrackFamilies } from '../conntrack/index.js';
@@ -28,10 +28,10 @@ function perQtype(
   pick: (t: Totals) => number,
 ): ScalarFamily {
   const f = scalar(type, name, help);
-  for (const [namespace, byQtype] of byNs)
+  for (const [group, byQtype] of byNs)
     for (const qtype of QTYPE_LABELS) {
       const t = byQtype.get(qtype);
-      if (t) f.samples.push({ labels: { namespace, qtype }, value: pick(t) });
+      if (t) f.samples.push({ labels: { ...groupLabels(group), qtype }, value: pick(t) });
     }
   return f;
 }
@@ -46,13 +46,16 @@ function perQtypeAnd(
   pick: (t: Totals) => readonly number[],
 ): ScalarFamily {
   const f = scalar('counter', name, help);
-  for (const [namespace, byQtype] of byNs)
+  for (const [group, byQtype] of byNs)
     for (const qtype of QTYPE_LABELS) {
       const t = byQtype.get(qtype);
       if (!t) continue;
       const counts = pick(t);
       values.forEach((v, i) =>
-        f.samples.push({ labels: { namespace, qtype, [label]: v }, value: counts[i] ?? 0 }),
+        f.samples.push({
+          labels: { ...groupLabels(group), qtype, [label]: v },
+          value: counts[i] ?? 0,
+        }),
       );
     }
   return f;
@@ -64,12 +67,12 @@ function responses(byNs: ByNamespace, name: string, help: string): ScalarFamily 
 
 function histogram(byNs: ByNamespace, name: string, help: string): HistogramFamily {
   const f: HistogramFamily = { type: 'histogram', name, help, samples: [] };
-  for (const [namespace, byQtype] of byNs)
+  for (const [group, byQtype] of byNs)
     for (const qtype of QTYPE_LABELS) {
       const t = byQtype.get(qtype);
       if (!t) continue;
       f.samples.push({
-        labels: { namespace, qtype },
+        labels: { ...groupLabels(group), qtype },
         buckets: cumulativeBuckets(t.latency, NAMESPACE_LE_INDICES),
         sum: t.latencySumSeconds,
         count: t.latencyCount,
@@ -171,6 +174,14 @@ export function buildFamilies(state: ExporterState): Family[] {
       METRIC.bpftoolFailures,
       'bpftool calls that failed, by operation.',
       [...state.bpftoolFailures].map(([operation, value]) => ({ labels: { operation }, value })),
+    ),
+  );
+  out.push(
+    scalar(
+      'gauge',
+      METRIC.identitySource,
+      'State of each pod identity source (kube-api: connecting, connected, degraded or disabled; pod-log-dir: connected or degraded); value is always 1.',
+      state.identitySources().map((s) => ({ labels: s, value: 1 })),
     ),
   );
   if (state.conntrack) out.push(...conntrackFamilies(state.conntrack));

@@ -31,6 +31,7 @@ export const METRIC = {
   mapReadDuration: 'dnsrace_map_read_duration_seconds',
   mapReadTimestamp: 'dnsrace_map_read_last_success_timestamp_seconds',
   podSeriesDropped: 'dnsrace_pod_series_overflow_pods',
+  identitySource: 'dnsrace_identity_source',
   // Drops (bpf/drops.bpf.c, bpf/conntrack_fexit.bpf.c), attributed to pods by address.
   netfilterDrops: 'dnsrace_netfilter_drops_total',
   dnsQueryDrops: 'dnsrace_dns_query_drops_total',

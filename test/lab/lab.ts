@@ -1,10 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { access, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { cgroup2Mount, cgroupId, cgroupProcs, cgroupTreeDepthFirst } from './cgroup2.js';
+import {
+  cgroup2Mount,
+  cgroupId,
+  cgroupProcs,
+  cgroupTreeDepthFirst,
+  removeCgroupDir,
+} from './cgroup2.js';
 import {
   containerCgroupSegments,
   kubepodsDirName,
@@ -486,6 +492,34 @@ export class Lab {
         track: (p) => this.background.add(p),
       },
     );
+  }
+
+  /**
+   * Deletes a pod the way the kubelet does: its processes are killed (by PID), its container
+   * and pod cgroups removed, its netns (and with it the veth) and resolv.conf deleted, and its
+   * /var/log/pods directory and /var/log/containers link removed.
+   */
+  async deletePod(pod: Pod): Promise<void> {
+    for (const pid of await cgroupProcs(pod.cgroupDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await removeCgroupDir(pod.cgroupDir);
+    await removeCgroupDir(dirname(pod.cgroupDir)); // the pod-level cgroup
+    await run(['ip', 'netns', 'del', pod.netns]);
+    await rm(dirname(pod.resolvConfPath), { recursive: true, force: true });
+    await rm(pod.logDir, { recursive: true, force: true });
+    await rm(
+      join(
+        this.varLogContainers,
+        `${pod.name}_${pod.namespace}_${pod.containerName}-${pod.containerId}.log`,
+      ),
+      { force: true },
+    );
+    this.pods.splice(this.pods.indexOf(pod), 1);
   }
 
   /** PIDs of every process in the lab's cgroups (pods, replicas, upstream, captures). */

@@ -23,6 +23,7 @@ function row(cgroupId: bigint, over: Partial<DnsStatsRow> = {}): DnsStatsRow {
     responses: [0, 0, 0, 0, 0],
     latencyCount: 0,
     latencySumSeconds: 0,
+    latencySumNs: 0n,
     latency: new Array<number>(LAT_SLOTS).fill(0),
     ...over,
   };

@@ -20,6 +20,7 @@ function state(): ExporterState {
   return {
     attached: true,
     dropMode: 'tracepoint',
+    identitySources: () => [{ source: 'kube-api', state: 'degraded' }],
     conntrack: undefined,
     bpftoolFailures: new Map([['map_dump', 2]]),
     build: { version: '0.1.0', node: 'n1', kernel: '6.18', bpftool: '7.5.0' },

@@ -101,6 +101,10 @@ describe('series budget per node', () => {
         buildFamilies({
           attached: true,
           dropMode: 'fexit',
+          identitySources: () => [
+            { source: 'kube-api', state: 'connected' },
+            { source: 'pod-log-dir', state: 'connected' },
+          ],
           conntrack: {
             source: 'procfs',
             counters: {

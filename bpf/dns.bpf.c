@@ -41,6 +41,11 @@
 #include "lib/latency_slot.bpf.h"
 
 #define EEXIST 17
+/*
+ * Compare map update errors as int: on 5.10 and 6.1 (Debian) the helper's -EEXIST reached
+ * the program zero-extended (4294967279), so a 64-bit compare with -EEXIST failed; 6.12 and
+ * later sign-extend. Measured in the kernel matrix (test/kernel-matrix).
+ */
 
 /*
  * A query re-sent with the same question and DNS id from a new socket counts as a retransmit
@@ -177,7 +182,7 @@ static __always_inline struct dns_stats *stats_row(const struct dns_stats *zero,
 	if (row)
 		return row;
 	err = bpf_map_update_elem(&dns_stats, &key, zero, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
+	if (err && (int)err != -EEXIST) {
 		health_inc(HEALTH_STATS_FULL);
 		return NULL;
 	}
@@ -352,7 +357,7 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 	s->val.first_ts_ns = now;
 	s->val.last_ts_ns = now;
 	err = bpf_map_update_elem(&dns_pending, &s->key, &s->val, BPF_NOEXIST);
-	if (err == -EEXIST) {
+	if ((int)err == -EEXIST) {
 		/* Same socket, same id, same question, still unanswered: a retransmit, because
 		 * of the drop of an earlier send if the drop programs saw one. */
 		v = bpf_map_lookup_elem(&dns_pending, &s->key);
@@ -371,7 +376,7 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 
 	retry_key_of(&rk, &s->key, s->val.name_hash);
 	err = bpf_map_update_elem(&dns_retry_index, &rk, &s->key, BPF_NOEXIST);
-	if (err == -EEXIST) {
+	if ((int)err == -EEXIST) {
 		retry = adopt_retry(s, &rk, now);
 		if (retry >= 0) {
 			cause = retry;

@@ -23,9 +23,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* How long after the fexit program flagged an skb its kfree_skb still counts as the same drop:
- * nf_hook_slow frees it right after __nf_conntrack_confirm returns, on the same CPU. */
-#define CONFIRM_DEDUP_NS 1000000ULL
+/*
+ * How long after the fexit program flagged an skb its kfree_skb still counts as the same drop.
+ * nf_hook_slow frees it right after __nf_conntrack_confirm returns, on the same CPU, and the
+ * slot is cleared on use, so the window only guards against a reused skb address; 1 ms was
+ * too short under emulation (the kernel matrix counted insert failures twice).
+ */
+#define CONFIRM_DEDUP_NS 1000000000ULL
 
 /* True if the fexit program already counted this skb as a conntrack insert failure. */
 static __always_inline bool counted_by_confirm(struct sk_buff *skb)

@@ -6,7 +6,12 @@ cd "$(dirname "$0")/.."
 . scripts/lib/prereqs.sh
 
 # --help needs neither root nor a build.
-case " $* " in *" --help "* | *" -h "*) require_node; ensure_node_modules; exec node --import tsx src/main.ts --help ;; esac
+case " $* " in *" --help "* | *" -h "*)
+	require_node
+	[ -d node_modules/tsx ] || ensure_node_modules
+	exec node --import tsx src/main.ts --help
+	;;
+esac
 
 require_root "$@"
 require_btf

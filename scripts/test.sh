@@ -12,9 +12,11 @@ require_node
 # clang/llvm/libbpf-dev: to check that the committed BPF objects match their sources.
 # The lab: dnsmasq-base (DNS replicas), musl-tools (musl client), iproute2, iptables, tcpdump,
 # bind9-dnsutils (dig), conntrack (netlink statistics), python3 (glibc getaddrinfo client),
-# gcc (the conntrack race client).
+# gcc (the conntrack race client); qemu-system-x86, busybox-static, kmod, cpio, xz-utils, zstd
+# (the kernel matrix: Debian kernels booted under qemu, test/kernel-matrix/README.md).
 ensure_packages clang llvm libbpf-dev clang-format dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
-	bind9-dnsutils conntrack python3 procps util-linux gcc libc6-dev
+	bind9-dnsutils conntrack python3 procps util-linux gcc libc6-dev \
+	qemu-system-x86 busybox-static kmod cpio xz-utils zstd
 ensure_bpftool
 ensure_bpffs
 ensure_node_modules

@@ -63,20 +63,27 @@ struct {
 } drop_scratch SEC(".maps");
 
 /* Takes a free scratch slot (its number in *slot), or NULL. */
+static __always_inline struct drop_scratch *drop_scratch_try(__u32 i, __u32 *slot)
+{
+	struct drop_scratch *s = bpf_map_lookup_elem(&drop_scratch, &i);
+
+	if (!s || s->busy)
+		return NULL;
+	s->busy = 1;
+	*slot = i;
+	return s;
+}
+
+/*
+ * A program that interrupts us runs to completion before we resume. Two explicit tries, not a
+ * loop: the verifiers of 5.10, 6.1 and 6.12 reject the loop over map lookups ("infinite loop
+ * detected"), which 6.18 accepts (kernel matrix).
+ */
 static __always_inline struct drop_scratch *drop_scratch_get(__u32 *slot)
 {
-	struct drop_scratch *s;
+	struct drop_scratch *s = drop_scratch_try(0, slot);
 
-	/* A program that interrupts us runs to completion before we resume. */
-	for (__u32 i = 0; i < DROP_SCRATCH_SLOTS; i++) {
-		s = bpf_map_lookup_elem(&drop_scratch, &i);
-		if (s && !s->busy) {
-			s->busy = 1;
-			*slot = i;
-			return s;
-		}
-	}
-	return NULL;
+	return s ? s : drop_scratch_try(1, slot);
 }
 
 /*
@@ -302,7 +309,7 @@ static __always_inline void drop_account(const struct drop_pkt *p, __u8 reason, 
 		return;
 	}
 	err = bpf_map_update_elem(&packet_drops, &k, &one, BPF_NOEXIST);
-	if (err == -EEXIST) {
+	if ((int)err == -EEXIST) { /* as int: see dns.bpf.c */
 		n = bpf_map_lookup_elem(&packet_drops, &k);
 		if (n)
 			__sync_fetch_and_add(n, 1);

@@ -474,20 +474,35 @@ export class DnsProgramLoader {
   /** Detaches every program with one of our names from the cgroup, by id. */
   private async detachOurs(): Promise<void> {
     const ours = new Map(this.attachments.map((a) => [a.program, a.attachType]));
-    let attached;
+    let attached: { id: number; name: string; attachType: string }[];
     try {
-      attached = await this.bpftool.cgroupShow(this.cgroupDir);
+      attached = (await this.bpftool.cgroupShow(this.cgroupDir)).map((a) => ({
+        id: a.id,
+        name: a.name,
+        attachType: a.attach_type,
+      }));
     } catch (err) {
       if (err instanceof BpftoolError && err.notFound) return;
-      throw err;
+      // 5.10 refuses BPF_PROG_QUERY once a program is attached with multi (EINVAL; the kernel
+      // matrix saw it): try every loaded program of ours instead; detaching one that is not
+      // attached to this cgroup fails harmlessly.
+      this.log.warn(
+        { err, cgroupDir: this.cgroupDir },
+        'cannot list the programs attached to the cgroup; detaching every loaded program of ours',
+      );
+      const loaded = await this.bpftool.progShow();
+      attached = (Array.isArray(loaded) ? loaded : [loaded]).flatMap((p) => {
+        const type = ours.get(p.name);
+        return type ? [{ id: p.id, name: p.name, attachType: type }] : [];
+      });
     }
     for (const a of attached) {
-      if (ours.get(a.name) !== shortAttachType(a.attach_type)) continue;
+      if (ours.get(a.name) !== shortAttachType(a.attachType)) continue;
       try {
-        await this.bpftool.cgroupDetach(this.cgroupDir, a.attach_type, { id: a.id });
-        this.log.debug({ id: a.id, name: a.name, attachType: a.attach_type }, 'detached');
+        await this.bpftool.cgroupDetach(this.cgroupDir, a.attachType, { id: a.id });
+        this.log.debug({ id: a.id, name: a.name, attachType: a.attachType }, 'detached');
       } catch (err) {
-        // Gone between show and detach (another stop raced us): that is the goal anyway.
+        // Gone between show and detach (another stop raced us), or not attached here.
         if (!(
           err instanceof BpftoolError &&
           (err.notFound || /failed to detach/.test(err.errorText))

@@ -24,7 +24,6 @@ import { planCommands } from './dns/lifecycle-commands.js';
 import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
 
-
 function packageVersion(): string {
   const p = path.join(PACKAGE_ROOT, 'package.json');
   return existsSync(p)

@@ -9,7 +9,12 @@ import { aggregateDnsStats, type PodName } from './aggregate.js';
 import { expiredPendingKeys } from './pending.js';
 import type { PodSeriesBudget } from './pod-budget.js';
 import { decodeDnsStats } from './stats-row.js';
-import type { CgroupLifecycle, LifecyclePlan, Sighting } from './lifecycle.js';
+import {
+  RETIRED_POD,
+  type CgroupLifecycle,
+  type LifecyclePlan,
+  type Sighting,
+} from './lifecycle.js';
 import { aggregateDrops } from '../drops/aggregate.js';
 import type { AddressBook } from '../drops/address-book.js';
 import { decodeClientAddrs, decodePacketDrop } from '../drops/drop-rows.js';
@@ -103,7 +108,10 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
       await deps.writePlan(plan);
       deps.lifecycle.committed(plan);
       rows = plan.rows;
-      for (const p of plan.retiredPods) deps.budget.release(p.namespace, p.pod);
+      for (const p of plan.retiredPods) {
+        deps.budget.release(p.namespace, p.pod);
+        deps.addressBook.retire(p.namespace, p.pod, RETIRED_POD);
+      }
     } catch (err) {
       deps.onWriteFailure(err);
     }

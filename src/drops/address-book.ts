@@ -23,6 +23,17 @@ export class AddressBook {
     }
   }
 
+  /**
+   * A pod was retired (deleted, past its grace period): its addresses keep their drop counts
+   * but under pod "_retired", so its per-pod series end like its DNS series do. An address
+   * a new pod reuses is renamed by the next learn().
+   */
+  retire(namespace: string, pod: string, retiredPod: string): void {
+    for (const [addr, name] of this.names)
+      if (name.namespace === namespace && name.pod === pod)
+        this.names.set(addr, { ...name, pod: retiredPod });
+  }
+
   podOf(addr: string): PodName {
     return this.names.get(addr) ?? UNKNOWN_ADDRESS_POD;
   }

@@ -3,6 +3,7 @@
 import type { PodName } from '../dns/aggregate.js';
 import type { PodSeriesBudget } from '../dns/pod-budget.js';
 import { OTHER_PODS } from '../metrics/names.js';
+import { RETIRED_POD } from '../dns/lifecycle.js';
 import type { PacketDropRow } from './drop-rows.js';
 
 export const UNKNOWN_ADDRESS_POD: PodName = { namespace: '_unknown', pod: '_unknown' };
@@ -32,7 +33,8 @@ export function aggregateDrops(
   for (const r of rows) {
     const { namespace, pod } = podOfAddress(r.podAddr);
     if (r.reason === 'netfilter_drop' || r.reason === 'conntrack_insert_failed') {
-      const podLabel = budget.admit(namespace, pod) ? pod : OTHER_PODS;
+      // Retired pods (deleted past their grace period) keep one series per namespace.
+      const podLabel = pod === RETIRED_POD || budget.admit(namespace, pod) ? pod : OTHER_PODS;
       add(
         agg.netfilter,
         {

@@ -21,7 +21,7 @@ import { Bpftool } from '../../src/bpf/bpftool.js';
 import type { JsonObject } from '../../src/bpf/bpftool-output.js';
 import { DnsProgramLoader, type LoadedPrograms } from '../../src/bpf/loader.js';
 import type { PendingKey } from '../../src/bpf/sweep-request.js';
-import { createLab, LAB_NET, type Lab, type Pod } from '../lab/index.js';
+import { createLab, type Lab, type Pod } from '../lab/index.js';
 
 const DNS_OBJ = fileURLToPath(new URL('../../bpf/dist/dns.bpf.o', import.meta.url));
 
@@ -120,7 +120,7 @@ async function connectToDroppedPort(pod: Pod): Promise<void> {
     '-c',
     'import socket,sys\n' +
       'try:\n' +
-      `  socket.create_connection(("${LAB_NET.gateway4}", ${DROPPED_TCP_PORT}), timeout=1.5)\n` +
+      `  socket.create_connection(("${lab.net.gateway4}", ${DROPPED_TCP_PORT}), timeout=1.5)\n` +
       '  sys.exit("connected, but the port should be dropped")\n' +
       'except socket.timeout:\n' +
       '  pass\n',

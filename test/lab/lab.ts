@@ -51,11 +51,29 @@ import { Pod, type PodOptions } from './pod.js';
 import { preflight, which } from './preflight.js';
 
 /** Addresses of the lab "cluster" (the same in every lab: each lab has its own netns). */
+/** Pod subnet of one lab: 10.244.<n>.0/24 and fd00:10:244:<n>::/64, n from the run id. */
+export interface LabPodNet {
+  prefix4: string;
+  gateway4: string;
+  prefix6: string;
+  gateway6: string;
+}
+
+/**
+ * Each lab gets its own pod subnet: drops are attributed by pod address across every netns of
+ * the host, so two labs running at once must not share addresses.
+ */
+export function podNetOf(runId: string): LabPodNet {
+  const n = parseInt(runId.slice(0, 2), 16) % 250;
+  return {
+    prefix4: `10.244.${n}`,
+    gateway4: `10.244.${n}.1`,
+    prefix6: `fd00:10:244:${n.toString(16)}:`,
+    gateway6: `fd00:10:244:${n.toString(16)}::1`,
+  };
+}
+
 export const LAB_NET = {
-  podCidr4: '10.244.0.0/24',
-  gateway4: '10.244.0.1',
-  podCidr6: 'fd00:10:244::/64',
-  gateway6: 'fd00:10:244::1',
   serviceCidr4: '10.96.0.0/12',
   serviceCidr6: 'fd00:10:96::/112',
   dnsService4: '10.96.0.10',
@@ -128,6 +146,8 @@ export class Lab {
   readonly nodeNetns: string;
   readonly bridge = BRIDGE_NAME;
   readonly ipv6: boolean;
+  /** This lab's pod subnet (podNetOf). */
+  readonly net: LabPodNet;
   readonly dnsService: { ipv4: string; ipv6?: string };
   readonly replicas: Pod[] = [];
   readonly pods: Pod[] = [];
@@ -152,6 +172,7 @@ export class Lab {
     this.opts = opts;
     this.runId = newRunId();
     this.names = labNames(this.runId);
+    this.net = podNetOf(this.runId);
     this.cgroup2 = cgroup2;
     this.cgroupDir = join(cgroup2, this.names.labName);
     this.driver = opts.cgroupDriver ?? 'systemd';
@@ -233,8 +254,8 @@ export class Lab {
     const cmds = [
       'link set lo up',
       `link add ${BRIDGE_NAME} type bridge`,
-      `addr add ${LAB_NET.gateway4}/24 dev ${BRIDGE_NAME}`,
-      ...(this.ipv6 ? [`addr add ${LAB_NET.gateway6}/64 dev ${BRIDGE_NAME} nodad`] : []),
+      `addr add ${this.net.gateway4}/24 dev ${BRIDGE_NAME}`,
+      ...(this.ipv6 ? [`addr add ${this.net.gateway6}/64 dev ${BRIDGE_NAME} nodad`] : []),
       `link set ${BRIDGE_NAME} up`,
       // Node-local clients reach ClusterIPs like on a node with a default route; OUTPUT DNATs them.
       `route add ${LAB_NET.serviceCidr4} dev ${BRIDGE_NAME}`,
@@ -299,7 +320,7 @@ export class Lab {
     await writeFile(
       config,
       JSON.stringify({
-        listen: [LAB_NET.gateway4, ...(this.ipv6 ? [LAB_NET.gateway6] : [])],
+        listen: [this.net.gateway4, ...(this.ipv6 ? [this.net.gateway6] : [])],
         port: 53,
         records: this.opts.upstreamRecords ?? DEFAULT_UPSTREAM_RECORDS,
         delayFile: this.delayFile,
@@ -333,7 +354,7 @@ export class Lab {
     const pod = await this.createPod(
       { namespace: 'kube-system', name: `coredns-${i}`, containerName: 'coredns' },
       // dnsPolicy Default, as CoreDNS has: the node's resolver
-      `nameserver ${LAB_NET.gateway4}\n`,
+      `nameserver ${this.net.gateway4}\n`,
     );
     this.replicas[i] = pod; // replicas are created in parallel: keep index order
     const configFile = join(this.root, `coredns-${i}.conf`);
@@ -342,7 +363,7 @@ export class Lab {
       renderReplicaConfig({
         replica: i,
         listen: [pod.ipv4, ...(pod.ipv6 ? [pod.ipv6] : [])],
-        upstream: LAB_NET.gateway4,
+        upstream: this.net.gateway4,
         records: this.records,
         logQueries: this.opts.logQueries ?? true,
       }),
@@ -423,8 +444,8 @@ export class Lab {
     const runtime = o.runtime ?? this.runtime;
     const netns = this.names.podNetns(index, o.name);
     const hostVeth = hostVethName(index);
-    const ipv4 = `10.244.0.${host}`;
-    const ipv6 = this.ipv6 ? `fd00:10:244::${host.toString(16)}` : undefined;
+    const ipv4 = `${this.net.prefix4}.${host}`;
+    const ipv6 = this.ipv6 ? `${this.net.prefix6}:${host.toString(16)}` : undefined;
     const cgroupDir = join(
       this.cgroupDir,
       ...containerCgroupSegments({ podUid: uid, containerId, qos, driver: cgroupDriver, runtime }),
@@ -444,8 +465,8 @@ export class Lab {
       `addr add ${ipv4}/24 dev eth0`,
       ...(ipv6 ? [`addr add ${ipv6}/64 dev eth0 nodad`] : []),
       'link set eth0 up',
-      `route add default via ${LAB_NET.gateway4}`,
-      ...(ipv6 ? [`route add default via ${LAB_NET.gateway6}`] : []),
+      `route add default via ${this.net.gateway4}`,
+      ...(ipv6 ? [`route add default via ${this.net.gateway6}`] : []),
     ];
     await run(['ip', '-n', netns, '-batch', '-'], { input: podCmds.join('\n') + '\n' });
     await mkdir(cgroupDir, { recursive: true });

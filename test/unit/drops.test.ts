@@ -123,3 +123,14 @@ describe('drop maps', () => {
     expect(book.podOf('10.0.0.3')).toEqual({ namespace: 'b', pod: 'p3' });
   });
 });
+
+describe('AddressBook.retire', () => {
+  it('moves a retired pod’s addresses to pod _retired, and a new owner takes an address back', () => {
+    const book = new AddressBook();
+    book.learn(new Map([['10.0.0.1', 1n]]), () => ({ namespace: 'a', pod: 'p1' }));
+    book.retire('a', 'p1', '_retired');
+    expect(book.podOf('10.0.0.1')).toEqual({ namespace: 'a', pod: '_retired' });
+    book.learn(new Map([['10.0.0.1', 2n]]), () => ({ namespace: 'b', pod: 'p2' }));
+    expect(book.podOf('10.0.0.1')).toEqual({ namespace: 'b', pod: 'p2' });
+  });
+});

@@ -26,7 +26,18 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# A writable /tmp for the guest; when the repository (and with it the kernel cache and the
+# probe) lives under the host's /tmp (CI clones anywhere), bind its top directory back in.
+case "$km_repo" in
+/tmp/*)
+	top=${km_repo#/tmp/}
+	top=${top%%/*}
+	mkdir -p /run/host-tmp && mount --bind /tmp /run/host-tmp
+	mount -t tmpfs tmpfs /tmp
+	mkdir -p "/tmp/$top" && mount --bind "/run/host-tmp/$top" "/tmp/$top"
+	;;
+*) mount -t tmpfs tmpfs /tmp ;;
+esac
 ln -sf /proc/self/fd /dev/fd
 mount -t bpf bpf /sys/fs/bpf || fatal "cannot mount bpffs"
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fatal "cannot mount cgroup2"

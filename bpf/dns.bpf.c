@@ -137,6 +137,46 @@ struct {
 	__type(value, struct dns_scratch);
 } dns_scratch SEC(".maps");
 
+/* Drill-down events (struct dns_event), read by `bpftool map event_pipe`. max_entries 0: libbpf
+ * sizes it to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} dns_events SEC(".maps");
+
+/* Written by the exporter at start; all zero (no events) until then. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_event_config);
+} dns_event_config SEC(".maps");
+
+/* Token bucket per cgroup, so that one pod's flood cannot drown the others' events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct event_bucket);
+} dns_event_buckets SEC(".maps");
+
+/* The last server pod answers, direct-mapped (struct server_answer in dns.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SERVER_ANSWER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct server_answer);
+} dns_server_answers SEC(".maps");
+
+/* The event being built, one per scratch slot (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCRATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dns_event);
+} dns_event_scratch SEC(".maps");
+
 static __always_inline void health_inc(__u32 counter)
 {
 	__u64 *c = bpf_map_lookup_elem(&dns_health, &counter);
@@ -251,6 +291,215 @@ static __always_inline __u32 take_drop_cause(const __u8 *addr, const struct pend
 	return cause < CAUSE_CLASSES ? cause : CAUSE_UNANSWERED;
 }
 
+static __always_inline struct dns_event_config *event_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&dns_event_config, &zero);
+}
+
+static __always_inline bool event_wanted(const struct dns_event_config *cfg, __u32 kind)
+{
+	return cfg && cfg->rate_per_sec && (cfg->kinds & (1U << kind));
+}
+
+/* The event kind of an answer after `latency` ns with RCODE rcode, or -1 for none. */
+static __always_inline int answer_event_kind(const struct dns_event_config *cfg, __u64 latency,
+					     __u32 rcode)
+{
+	int kind = -1;
+
+	if (!cfg || !cfg->rate_per_sec)
+		return -1;
+	if (rcode != 0 && rcode != 3)
+		kind = EVENT_FAILED;
+	else if (latency >= cfg->slow_ns)
+		kind = EVENT_SLOW;
+	else if (rcode == 3)
+		kind = EVENT_NXDOMAIN;
+	return kind >= 0 && event_wanted(cfg, kind) ? kind : -1;
+}
+
+#define NS_PER_SEC 1000000000ULL
+
+/*
+ * Takes a token from the cgroup's bucket: 1 if the event may go. Low-priority kinds
+ * (EVENT_NXDOMAIN) only take one while the bucket is more than half full, so that a pod's
+ * search-list walks never use up what its slow lookups need. Updates race between CPUs;
+ * a token taken twice now and then is fine for a limit that only protects the reader.
+ */
+static __always_inline int bucket_take(const struct dns_event_config *cfg, __u64 cgroup_id,
+				       __u32 kind, __u64 now)
+{
+	struct event_bucket *b, nb;
+	__u64 cap, tokens, elapsed, floor;
+
+	cap = (__u64)cfg->burst * NS_PER_SEC;
+	floor = kind == EVENT_NXDOMAIN ? cap / 2 + NS_PER_SEC : NS_PER_SEC;
+	b = bpf_map_lookup_elem(&dns_event_buckets, &cgroup_id);
+	if (!b) {
+		if (cap < floor)
+			return 0;
+		nb.ts_ns = now;
+		nb.tokens = cap - NS_PER_SEC;
+		bpf_map_update_elem(&dns_event_buckets, &cgroup_id, &nb, BPF_ANY);
+		return 1;
+	}
+	tokens = b->tokens;
+	if (now > b->ts_ns) {
+		elapsed = now - b->ts_ns;
+		/* no overflow: a full refill takes at most burst / rate seconds */
+		if (elapsed > cap / (cfg->rate_per_sec ? cfg->rate_per_sec : 1))
+			tokens = cap;
+		else
+			tokens += elapsed * cfg->rate_per_sec;
+		if (tokens > cap)
+			tokens = cap;
+		b->ts_ns = now;
+	}
+	if (tokens < floor) {
+		b->tokens = tokens;
+		return 0;
+	}
+	b->tokens = tokens - NS_PER_SEC;
+	return 1;
+}
+
+/* The dns_server_answers slot of the query (addr, port, id, qtype). */
+static __always_inline struct server_answer *server_answer_of(const __u8 *addr,
+							      const struct pending_key *k)
+{
+	__u64 lo, hi, h;
+	__u32 slot;
+
+	__builtin_memcpy(&hi, addr, 8);
+	__builtin_memcpy(&lo, addr + 8, 8);
+	h = (lo ^ (hi * QNAME_HASH_MUL) ^ ((__u64)k->port << 32 | (__u64)k->id << 16 | k->qtype)) *
+	    QNAME_HASH_MUL;
+	slot = (h >> 40) & (SERVER_ANSWER_SLOTS - 1);
+	return bpf_map_lookup_elem(&dns_server_answers, &slot);
+}
+
+static __always_inline bool server_answer_is(const struct server_answer *sa, const __u8 *addr,
+					     const struct pending_key *k)
+{
+	return peer_eq(sa->client_addr, addr) && sa->port == k->port && sa->id == k->id &&
+	       sa->qtype == k->qtype;
+}
+
+static __always_inline bool addr_is_v4_mapped(const __u8 *a)
+{
+	__u64 hi;
+	__u32 mid;
+
+	__builtin_memcpy(&hi, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return hi == 0 && mid == bpf_htonl(0xffff);
+}
+
+/*
+ * The client query's destination: kept at query time for IPv4; for IPv6 read from the packet
+ * at hand, the answer's source or the re-send's destination (a timeout has no packet: zero).
+ */
+static __always_inline void event_server_addr(struct __sk_buff *skb, const struct dns_scratch *s,
+					      __u32 kind, __u8 *out)
+{
+	if (addr_is_v4_mapped(s->val.client_addr)) {
+		out[10] = 0xff;
+		out[11] = 0xff;
+		__builtin_memcpy(out + 12, s->val.server_addr4, 4);
+	} else if (kind == EVENT_RETRANSMIT) {
+		bpf_skb_load_bytes(skb, IPV6_SADDR_OFF + ADDR_LEN, out, ADDR_LEN);
+	} else if (kind != EVENT_TIMEOUT) {
+		bpf_skb_load_bytes(skb, IPV6_SADDR_OFF, out, ADDR_LEN);
+	}
+}
+
+/*
+ * Sends the event of kind `kind` for the query in scratch slot `slot` (key and a copy of its
+ * pending value ready): rate-limited per cgroup, joined to a local server pod's answer time.
+ */
+__noinline int event_emit(struct __sk_buff *skb, __u32 slot, __u32 kind, __u32 rcode, __u64 now)
+{
+	struct dns_scratch *s = scratch_slot(slot);
+	struct dns_event_config *cfg = event_config();
+	struct server_answer *sa;
+	struct dns_event *ev;
+
+	if (!s || !cfg || kind >= EVENT_KINDS)
+		return 0;
+	if (!bucket_take(cfg, s->key.cgroup_id, kind, now)) {
+		health_inc(HEALTH_EVENTS_RATE_LIMITED);
+		return 0;
+	}
+	ev = bpf_map_lookup_elem(&dns_event_scratch, &slot);
+	if (!ev)
+		return 0;
+	ev->cgroup_id = s->key.cgroup_id;
+	ev->first_ts_ns = s->val.first_ts_ns;
+	ev->last_ts_ns = s->val.last_ts_ns;
+	ev->end_ts_ns = now;
+	ev->server_ns = 0;
+	__builtin_memset(ev->server_addr, 0, ADDR_LEN);
+	if (s->key.role == ROLE_CLIENT)
+		event_server_addr(skb, s, kind, ev->server_addr);
+	__builtin_memcpy(ev->client_addr, s->val.client_addr, ADDR_LEN);
+	ev->port = s->key.port;
+	ev->id = s->key.id;
+	ev->qtype = s->key.qtype;
+	ev->kind = kind;
+	ev->role = s->key.role;
+	ev->rcode = rcode;
+	ev->cause = s->val.cause;
+	ev->flags = s->val.flags;
+	ev->qname_len = s->val.qname_len;
+	ev->retransmits = s->val.retransmits;
+	ev->proto = s->key.proto;
+	ev->server_rcode = EVENT_RCODE_NONE;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	ev->server_cgroup_id = 0;
+	__builtin_memcpy(ev->qname, s->val.qname, QNAME_LEN);
+	if (s->key.role == ROLE_CLIENT && (cfg->flags & EVENT_CFG_SERVER_JOIN)) {
+		sa = server_answer_of(s->val.client_addr, &s->key);
+		/* the slot's answer is this query's if its key matches and it came after the
+		 * query's first send (not an earlier query that had the same port and id) */
+		if (sa && server_answer_is(sa, s->val.client_addr, &s->key) &&
+		    sa->answered_ts_ns >= s->val.first_ts_ns) {
+			ev->server_ns = sa->server_ns;
+			ev->server_rcode = sa->rcode;
+			ev->server_cgroup_id = sa->server_cgroup_id;
+		}
+	}
+	if (bpf_perf_event_output(skb, &dns_events, BPF_F_CURRENT_CPU, ev, sizeof(*ev)) == 0)
+		health_inc(HEALTH_EVENTS_SENT);
+	else
+		health_inc(HEALTH_EVENTS_OUTPUT_FAILED);
+	return 0;
+}
+
+/*
+ * A server pod answered a query from addr (scratch key ready): its time, in the slot of the
+ * query, for the event of a client pod on this node that may have sent it. Written in place:
+ * two CPUs writing one slot at once may leave a mix, which the reader's key check and the
+ * rarity of events make harmless.
+ */
+static __always_inline void server_answer_note(const struct dns_scratch *s, __u64 latency,
+					       __u32 rcode, __u64 now)
+{
+	struct server_answer *sa = server_answer_of(s->key.peer, &s->key);
+
+	if (!sa)
+		return;
+	__builtin_memcpy(sa->client_addr, s->key.peer, ADDR_LEN);
+	sa->port = s->key.port;
+	sa->id = s->key.id;
+	sa->qtype = s->key.qtype;
+	sa->rcode = rcode;
+	sa->server_ns = latency;
+	sa->answered_ts_ns = now;
+	sa->server_cgroup_id = s->key.cgroup_id;
+}
+
 /* A new client query from addr: tells the drop programs that addr is this cgroup's pod. */
 static __always_inline void client_addr_seen(const __u8 *addr, __u64 cgroup_id, __u64 now)
 {
@@ -335,19 +584,22 @@ __noinline int query_value_init(__u32 slot, __u32 name_len)
 	__builtin_memset(&s->val, 0, sizeof(s->val));
 	s->val.name_hash = qname_hash_copy(s->name, name_len, s->val.qname);
 	s->val.qname_len = name_len < QNAME_LEN ? name_len : QNAME_LEN;
+	if (name_len > QNAME_LEN)
+		s->val.flags |= PENDING_F_QNAME_TRUNCATED;
 	return 0;
 }
 
 /* A query (scratch key and value ready): a new pending entry, or a retransmit of one. Each
  * step starts with the insert that succeeds in the common case, so that a new query costs
  * two inserts and no lookups. */
-__noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
+__noinline int on_query(struct __sk_buff *skb, __u32 slot, __u32 qtc, __u64 now)
 {
 	struct dns_scratch *s = scratch_slot(slot);
 	struct retry_key rk = {};
 	struct dns_stats *row;
 	struct pending_val *v;
 	__u32 cause = CAUSE_UNANSWERED;
+	bool emit = false;
 	long err;
 	int retry;
 
@@ -366,6 +618,12 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 			v->last_ts_ns = now;
 			cause = take_drop_cause(v->client_addr, &s->key, v->cause);
 			v->cause = cause;
+			/* The drill-down wants re-sends that a drop explains (rare). */
+			if (cause != CAUSE_UNANSWERED &&
+			    event_wanted(event_config(), EVENT_RETRANSMIT)) {
+				__builtin_memcpy(&s->val, v, sizeof(s->val));
+				emit = true;
+			}
 		}
 		goto retransmit;
 	}
@@ -380,6 +638,14 @@ __noinline int on_query(__u32 slot, __u32 qtc, __u64 now)
 		retry = adopt_retry(s, &rk, now);
 		if (retry >= 0) {
 			cause = retry;
+			if (cause != CAUSE_UNANSWERED &&
+			    event_wanted(event_config(), EVENT_RETRANSMIT)) {
+				v = bpf_map_lookup_elem(&dns_pending, &s->key);
+				if (v) {
+					__builtin_memcpy(&s->val, v, sizeof(s->val));
+					emit = true;
+				}
+			}
 			goto retransmit;
 		}
 		/* Not a retry of that query: the newer query takes the entry over. */
@@ -397,6 +663,8 @@ query:
 retransmit:
 	if (row && cause < CAUSE_CLASSES)
 		__sync_fetch_and_add(&row->retransmits[cause], 1);
+	if (emit)
+		event_emit(skb, slot, EVENT_RETRANSMIT, EVENT_RCODE_NONE, now);
 	return 0;
 }
 
@@ -408,14 +676,15 @@ __noinline int latency_slot_of(__u64 ns)
 }
 
 /* An answer (scratch key ready): ends its pending query and records the latency. */
-__noinline int on_answer(__u32 slot, __u32 qtc, __u32 rcode, __u64 now)
+__noinline int on_answer(struct __sk_buff *skb, __u32 slot, __u32 qtc, __u32 rcode, __u64 now)
 {
 	struct dns_scratch *s = scratch_slot(slot);
+	struct dns_event_config *cfg;
 	struct pending_val *v;
 	struct dns_stats *row;
 	__u64 first_ts, latency;
 	__u32 name_hash, rc;
-	int slot_ix;
+	int slot_ix, kind;
 
 	if (!s)
 		return 0;
@@ -426,6 +695,12 @@ __noinline int on_answer(__u32 slot, __u32 qtc, __u32 rcode, __u64 now)
 	}
 	first_ts = v->first_ts_ns;
 	name_hash = v->name_hash;
+	latency = now > first_ts ? now - first_ts : 0;
+	cfg = event_config();
+	kind = answer_event_kind(cfg, latency, rcode);
+	/* The event needs the pending value, which the delete hands back to the map. */
+	if (kind >= 0)
+		__builtin_memcpy(&s->val, v, sizeof(s->val));
 	/* Only the caller whose delete succeeds counts: a duplicate answer on another CPU or
 	 * dns_sweep_timeouts may have ended this query since our lookup. */
 	if (bpf_map_delete_elem(&dns_pending, &s->key) != 0) {
@@ -433,11 +708,14 @@ __noinline int on_answer(__u32 slot, __u32 qtc, __u32 rcode, __u64 now)
 		return 0;
 	}
 	retry_index_forget(&s->key, name_hash);
+	if (s->key.role == ROLE_SERVER && cfg && (cfg->flags & EVENT_CFG_SERVER_JOIN))
+		server_answer_note(s, latency, rcode, now);
+	if (kind >= 0)
+		event_emit(skb, slot, kind, rcode, now);
 
 	row = stats_row(&s->zero, s->key.cgroup_id, s->key.role, qtc);
 	if (!row)
 		return 0;
-	latency = now > first_ts ? now - first_ts : 0;
 	slot_ix = latency_slot_of(latency);
 	rc = rcode_class(rcode);
 	if (slot_ix < 0 || slot_ix >= LAT_SLOTS || rc >= RCODE_CLASSES)
@@ -460,6 +738,24 @@ static __always_inline void peer_load(struct __sk_buff *skb, const struct l4_loc
 		peer[11] = 0xff;
 		bpf_skb_load_bytes(skb, IPV4_SADDR_OFF + (answer ? 4 : 0), peer + 12, 4);
 	}
+}
+
+/* A client query's source, and for IPv4 its destination too (one load: they are adjacent). */
+static __always_inline void query_addrs_load(struct __sk_buff *skb, const struct l4_loc *l,
+					     struct pending_val *v)
+{
+	__u32 a[2];
+
+	if (l->flags & L4_F_IPV6) {
+		peer_load(skb, l, false, v->client_addr);
+		return;
+	}
+	if (bpf_skb_load_bytes(skb, IPV4_SADDR_OFF, a, sizeof(a)) < 0)
+		return;
+	v->client_addr[10] = 0xff;
+	v->client_addr[11] = 0xff;
+	__builtin_memcpy(v->client_addr + 12, &a[0], 4);
+	__builtin_memcpy(v->server_addr4, &a[1], 4);
 }
 
 /*
@@ -554,10 +850,18 @@ static __always_inline int dns_parse(struct __sk_buff *skb, const struct l4_loc 
 	if (query_value_init(slot, name_len) != 0)
 		return 0;
 	/* The key to the query's drop records: the client's address as the query left it. */
-	if (s->key.role == ROLE_SERVER)
+	if (s->key.role == ROLE_SERVER) {
 		__builtin_memcpy(s->val.client_addr, s->key.peer, ADDR_LEN);
-	else
-		peer_load(skb, l, false, s->val.client_addr);
+		return 1;
+	}
+	query_addrs_load(skb, l, &s->val);
+	/* glibc connect()s its UDP socket, musl does not: the drill-down tells them apart. */
+	if (!(l->flags & L4_F_TCP)) {
+		struct bpf_sock *sk = skb->sk;
+
+		if (sk && sk->state == BPF_TCP_ESTABLISHED)
+			s->val.flags |= PENDING_F_CONNECTED;
+	}
 	return 1;
 }
 
@@ -621,9 +925,9 @@ __noinline int dns_message(struct __sk_buff *skb, __u64 loc)
 	kind = dns_parse(skb, &l, slot, s, q_off, avail, &h, answer);
 	now = bpf_ktime_get_ns();
 	if (kind == 1)
-		on_query(slot, qtype_class(s->key.qtype), now);
+		on_query(skb, slot, qtype_class(s->key.qtype), now);
 	else if (kind == 2)
-		on_answer(slot, qtype_class(s->key.qtype), DNS_RCODE(flags), now);
+		on_answer(skb, slot, qtype_class(s->key.qtype), DNS_RCODE(flags), now);
 	s->busy = 0;
 	return 0;
 }
@@ -664,13 +968,14 @@ int dns_ingress(struct __sk_buff *skb)
 	return dns_observe(skb, false);
 }
 
-/* Sweeps key i of the request: 1 if it timed out here. */
-__noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns)
+/* Sweeps key i of the request: 1 if it timed out here. Events use scratch slot `slot`
+ * (SCRATCH_SLOTS: none free, no event). */
+__noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns, __u32 slot)
 {
 	struct pending_key k;
 	struct pending_val *v;
 	struct dns_stats *row;
-	struct dns_scratch *s;
+	struct dns_scratch *s, *es = NULL;
 	__u8 addr[ADDR_LEN];
 	__u64 now, last_ts;
 	__u32 name_hash, off, cause;
@@ -690,11 +995,22 @@ __noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns)
 		return 0;
 	cause = v->cause;
 	__builtin_memcpy(addr, v->client_addr, ADDR_LEN);
+	if (slot < SCRATCH_SLOTS && event_wanted(event_config(), EVENT_TIMEOUT)) {
+		es = scratch_slot(slot);
+		if (es) {
+			__builtin_memcpy(&es->key, &k, sizeof(k));
+			__builtin_memcpy(&es->val, v, sizeof(es->val));
+		}
+	}
 	if (bpf_map_delete_elem(&dns_pending, &k) != 0)
 		return 0;
 	retry_index_forget(&k, name_hash);
 	/* A last send dropped and never re-sent (musl's last attempt) is only found here. */
 	cause = take_drop_cause(addr, &k, cause);
+	if (es) {
+		es->val.cause = cause;
+		event_emit(skb, slot, EVENT_TIMEOUT, EVENT_RCODE_NONE, now);
+	}
 	s = scratch_slot(0); /* only its zero row is read, so a busy slot is fine */
 	if (!s)
 		return 1;
@@ -716,14 +1032,22 @@ SEC("cgroup_skb/egress")
 int dns_sweep_timeouts(struct __sk_buff *skb)
 {
 	struct sweep_request req;
+	struct dns_scratch *s = NULL;
+	int slot;
 
 	health_inc(HEALTH_SWEEP_RUNS);
 	if (bpf_skb_load_bytes(skb, 0, &req, sizeof(req)) < 0)
 		return 1;
+	/* A slot for the timeout events: an ingress program may interrupt us on this CPU. */
+	slot = scratch_get();
+	if (slot >= 0)
+		s = scratch_slot(slot);
 	for (__u32 i = 0; i < SWEEP_MAX_KEYS; i++) {
 		if (i >= req.count)
 			break;
-		sweep_key(skb, i, req.deadline_ns);
+		sweep_key(skb, i, req.deadline_ns, slot >= 0 ? slot : SCRATCH_SLOTS);
 	}
+	if (s)
+		s->busy = 0;
 	return 1;
 }

@@ -129,7 +129,13 @@ struct pending_val {
 	__u8 qname_len;	 /* bytes of qname[] in use (wire format, truncated at QNAME_LEN) */
 	__u8 flags;	 /* PENDING_F_* */
 	__u8 cause;	 /* enum stall_cause: the last drop of this query the node saw */
-	__u8 pad[5];
+	__u8 pad;
+	/*
+	 * An IPv4 client query's destination (the DNS ClusterIP, before DNAT), for the drill-down
+	 * events; zero otherwise. In the padding, so that the layout stays that of the pinned
+	 * maps of earlier versions (an IPv6 destination is read from the answer or the re-send).
+	 */
+	__u8 server_addr4[4];
 	/*
 	 * The client's address as the query left it (IPv4-mapped for IPv4): with the port, id
 	 * and qtype it finds the query in dropped_queries (bpf/drops.h), whose records the drop
@@ -141,6 +147,10 @@ struct pending_val {
 
 /* was re-sent from a new socket (single-request-reopen) */
 #define PENDING_F_RETRY_NEW_SOCKET 0x01
+/* first sent from a connected UDP socket (glibc connect()s; musl sends from an unconnected one) */
+#define PENDING_F_CONNECTED 0x02
+/* the QNAME was longer than QNAME_LEN: qname[] holds its first QNAME_LEN bytes */
+#define PENDING_F_QNAME_TRUNCATED 0x04
 
 /*
  * glibc's single-request-reopen (and musl's retry, and many stub resolvers) re-send the
@@ -169,8 +179,11 @@ enum health_counter {
 				    */
 	HEALTH_PARSE_FRAGMENT,	   /* IP fragment: only a first fragment can carry the DNS header */
 	HEALTH_PARSE_IPV6_EXT,	   /* IPv6 extension header chain longer than we walk */
-	HEALTH_PARSE_TCP_NOT_START, /* TCP port 53 segment that does not start a DNS message */
-	HEALTH_SWEEP_RUNS,	    /* dns_sweep_timeouts invocations */
+	HEALTH_PARSE_TCP_NOT_START,  /* TCP port 53 segment that does not start a DNS message */
+	HEALTH_SWEEP_RUNS,	     /* dns_sweep_timeouts invocations */
+	HEALTH_EVENTS_SENT,	     /* drill-down events written to dns_events */
+	HEALTH_EVENTS_RATE_LIMITED,  /* events not sent: the cgroup's token bucket was empty */
+	HEALTH_EVENTS_OUTPUT_FAILED, /* bpf_perf_event_output failed: no reader, or its ring full */
 	HEALTH_COUNTERS = 16,
 };
 
@@ -185,6 +198,93 @@ struct sweep_request {
 	__u64 deadline_ns;
 	__u32 count;
 	__u32 pad;
+};
+
+/*
+ * Drill-down events (dns_events, a PERF_EVENT_ARRAY read by `bpftool map event_pipe`): one
+ * record per lookup worth a human's look, with its name. Rare by construction (slow, failed,
+ * timed out, re-sent after a drop), rate-limited per cgroup, and off until the exporter
+ * writes dns_event_config.
+ */
+enum dns_event_kind {
+	EVENT_SLOW = 0,	      /* answered, first send to answer >= slow_ns */
+	EVENT_FAILED = 1,     /* answered with an error RCODE other than NXDOMAIN (SERVFAIL, ...) */
+	EVENT_TIMEOUT = 2,    /* never answered: ended by dns_sweep_timeouts */
+	EVENT_RETRANSMIT = 3, /* re-sent after a drop of an earlier send (cause != unanswered) */
+	EVENT_NXDOMAIN = 4,   /* answered NXDOMAIN below slow_ns: search-list walks; low priority */
+	EVENT_KINDS = 5,
+};
+
+/* no RCODE: the event is a timeout or a retransmit */
+#define EVENT_RCODE_NONE 0xff
+
+/* dns_event_config.flags */
+/* record server-side answer times of local client pods and join them to client events */
+#define EVENT_CFG_SERVER_JOIN 0x01
+
+/*
+ * dns_event_config[0], written by the exporter at start (bpftool cannot set const volatile
+ * globals of a loaded program). All zero (the state after load): no events.
+ */
+struct dns_event_config {
+	__u64 slow_ns;	    /* an answer this slow (first send to answer) is an EVENT_SLOW */
+	__u32 rate_per_sec; /* token bucket refill per cgroup; 0: no events */
+	__u32 burst;	    /* token bucket size per cgroup */
+	__u32 kinds;	    /* bit (1 << enum dns_event_kind) set: that kind is sent */
+	__u32 flags;	    /* EVENT_CFG_* */
+};
+
+/* Events per cgroup: tokens in units of 1e-9 event, refilled by elapsed ns x rate. */
+struct event_bucket {
+	__u64 ts_ns;
+	__u64 tokens;
+};
+
+/*
+ * The last answers of server pods, for the events of client pods on this node: how long the
+ * server took. A direct-mapped cache (slot = hash of the key): every server answer overwrites
+ * its slot in place, with no allocation and no lock, so the server's answer path stays cheap;
+ * a client event finds its query's answer if no other answer took the slot since (answers
+ * reach a local client within microseconds). The key is the query as it left the client,
+ * like struct dropped_query_key (client address, client port, id, raw QTYPE).
+ */
+struct server_answer {
+	__u8 client_addr[16]; /* IPv4-mapped for IPv4 */
+	__u16 port;	      /* client port, host byte order */
+	__u16 id;
+	__u16 qtype;
+	__u8 rcode; /* raw RCODE the server sent */
+	__u8 pad;
+	__u64 server_ns;	/* the server pod's own first query to answer time */
+	__u64 answered_ts_ns;	/* bpf_ktime_get_ns() of the answer */
+	__u64 server_cgroup_id; /* the server pod's cgroup */
+};
+#define SERVER_ANSWER_SLOTS 4096 /* a power of two */
+
+/* One drill-down event (all times bpf_ktime_get_ns(), CLOCK_MONOTONIC). */
+struct dns_event {
+	__u64 cgroup_id;
+	__u64 first_ts_ns;    /* first send */
+	__u64 last_ts_ns;     /* last (re)send */
+	__u64 end_ts_ns;      /* answer, timeout sweep, or the re-send that made a retransmit */
+	__u64 server_ns;      /* server-side first query to answer, 0 if no local server saw it */
+	__u8 server_addr[16]; /* the query's destination (client side), zero if unknown */
+	__u8 client_addr[16];
+	__u16 port; /* client port, host byte order */
+	__u16 id;
+	__u16 qtype; /* raw QTYPE */
+	__u8 kind;   /* enum dns_event_kind */
+	__u8 role;   /* enum dns_role */
+	__u8 rcode;  /* raw RCODE of the answer, or EVENT_RCODE_NONE */
+	__u8 cause;  /* enum stall_cause */
+	__u8 flags;  /* PENDING_F_* */
+	__u8 qname_len;
+	__u32 retransmits;
+	__u8 proto;	   /* enum dns_proto */
+	__u8 server_rcode; /* raw RCODE the server sent, EVENT_RCODE_NONE if not seen */
+	__u8 pad[6];
+	__u64 server_cgroup_id; /* the local server pod that answered, 0 if none */
+	__u8 qname[QNAME_LEN];	/* wire format, qname_len bytes used */
 };
 
 #endif /* DNSRACE_DNS_H */

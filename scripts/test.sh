@@ -13,10 +13,11 @@ require_node
 # The lab: dnsmasq-base (DNS replicas), musl-tools (musl client), iproute2, iptables, tcpdump,
 # bind9-dnsutils (dig), conntrack (netlink statistics), python3 (glibc getaddrinfo client),
 # gcc (the conntrack race client); qemu-system-x86, busybox-static, kmod, cpio, xz-utils, zstd
-# (the kernel matrix: Debian kernels booted under qemu, test/kernel-matrix/README.md).
+# (the kernel matrix: Debian kernels booted under qemu, test/kernel-matrix/README.md);
+# chromium (the drill-down page, driven headless by playwright-core).
 ensure_packages clang llvm libbpf-dev clang-format dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
 	bind9-dnsutils conntrack python3 procps util-linux gcc libc6-dev \
-	qemu-system-x86 busybox-static kmod cpio xz-utils zstd
+	qemu-system-x86 busybox-static kmod cpio xz-utils zstd chromium
 ensure_bpftool
 ensure_bpffs
 ensure_node_modules

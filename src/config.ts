@@ -35,12 +35,19 @@ export interface Config {
   workloadLabel: boolean;
   podSeriesGraceMs: number;
   logLevel: string;
+  /** The drill-down API and page (query names): their own listener, loopback by default. */
+  drilldownHost: string;
+  drilldownPort: number;
+  /** Bearer token the drill-down API requires; undefined: none. */
+  drilldownToken: string | undefined;
+  /** An answer this slow (first send to answer) becomes a drill-down event. */
+  slowLookupThresholdMs: number;
 }
 
 type Kind = 'string' | 'duration' | 'int' | 'bool' | 'address' | 'kube-api';
 
 interface Option {
-  key: keyof Config | 'listen';
+  key: keyof Config | 'listen' | 'drilldownListen';
   flag: string;
   env: string;
   kind: Kind;
@@ -194,6 +201,30 @@ export const OPTIONS: readonly Option[] = [
     help: 'drop the pinned maps of an earlier run before loading (after an upgrade that changed their layout); counters restart from zero',
   },
   {
+    key: 'drilldownListen',
+    flag: '--drilldown-listen-address',
+    env: 'DNSRACE_DRILLDOWN_LISTEN_ADDRESS',
+    kind: 'address',
+    default: '127.0.0.1:9854',
+    help: 'HOST:PORT for the drill-down page and API (they show query names: keep it on loopback or set a token)',
+  },
+  {
+    key: 'drilldownToken',
+    flag: '--drilldown-token',
+    env: 'DNSRACE_DRILLDOWN_TOKEN',
+    kind: 'string',
+    default: undefined,
+    help: 'bearer token the drill-down API requires (prefer the environment variable: flags show in ps)',
+  },
+  {
+    key: 'slowLookupThresholdMs',
+    flag: '--slow-lookup-threshold',
+    env: 'DNSRACE_SLOW_LOOKUP_THRESHOLD',
+    kind: 'duration',
+    default: '1s',
+    help: 'a lookup this slow (first send to answer) is kept, with its name, for the drill-down',
+  },
+  {
     key: 'logLevel',
     flag: '--log-level',
     env: 'DNSRACE_LOG_LEVEL',
@@ -296,10 +327,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
     if (flag !== undefined) value = convert(opt, flag, opt.flag);
     else if (envValue !== undefined && envValue !== '') value = convert(opt, envValue, opt.env);
     else if (opt.default !== undefined) value = convert(opt, opt.default, `default of ${opt.flag}`);
-    if (opt.key === 'listen') {
+    if (opt.key === 'listen' || opt.key === 'drilldownListen') {
       const { host, port } = value as { host: string; port: number };
-      out.listenHost = host;
-      out.listenPort = port;
+      out[`${opt.key === 'listen' ? 'listen' : 'drilldown'}Host`] = host;
+      out[`${opt.key === 'listen' ? 'listen' : 'drilldown'}Port`] = port;
     } else out[opt.key] = value;
   }
   const config = out as unknown as Config;

@@ -9,6 +9,7 @@ import { Bpftool } from './bpf/bpftool.js';
 import { DnsProgramLoader } from './bpf/loader.js';
 import type { MapInfo } from './bpf/bpftool-output.js';
 import { chooseCgroupRoot } from './cgroup-root.js';
+import { checkOwnCapabilities, type CapabilityCheck } from './capabilities.js';
 import { PACKAGE_ROOT, type Config } from './config.js';
 import { PodSeriesBudget } from './dns/pod-budget.js';
 import { readDnsSnapshot, ReadStepError } from './dns/reader.js';
@@ -23,6 +24,13 @@ import { sightingOf } from './dns/sighting.js';
 import { planCommands } from './dns/lifecycle-commands.js';
 import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
+import type { QtypeLabel } from './metrics/names.js';
+
+/** Exemplars per (namespace, qtype) histogram: enough to find a pod, few enough to stay cheap. */
+const EXEMPLARS_PER_SERIES = 4;
+import { createDrilldownApp, Drilldown } from './drilldown/index.js';
+import { identityLabels } from './identity/labels.js';
+import { decodeDnsStats } from './dns/stats-row.js';
 
 function packageVersion(): string {
   const p = path.join(PACKAGE_ROOT, 'package.json');
@@ -40,6 +48,11 @@ export class Exporter {
   private reading: Promise<void> | undefined;
   private stopped = false;
   private readonly bpftool: Bpftool;
+  /** The on-call drill-down (events, doctor, page); undefined until attached, or if it failed. */
+  drilldown: Drilldown | undefined;
+  /** The start-up capability check (src/capabilities.ts); undefined until it ran, or where /proc is unreadable. */
+  capabilities: CapabilityCheck[] | undefined;
+  private drilldownServer: Server | undefined;
 
   constructor(
     private readonly config: Config,
@@ -51,6 +64,9 @@ export class Exporter {
       attached: false,
       dropMode: undefined,
       identitySources: () => [],
+      eventStats: () => this.drilldown?.reader.stats,
+      exemplars: (namespace, qtype) =>
+        this.drilldown?.recentSlow(namespace, qtype as QtypeLabel, EXEMPLARS_PER_SERIES) ?? [],
       conntrack: undefined,
       bpftoolFailures: new Map(),
       build: {
@@ -85,6 +101,8 @@ export class Exporter {
     });
     this.server = await listen(app, config.listenHost, config.listenPort);
     log.info({ address: `${config.listenHost}:${this.port}` }, 'serving /metrics');
+    // Before any bpftool call: a missing capability is named, with why, not left to an EPERM.
+    this.capabilities = await checkOwnCapabilities(log.child({ component: 'capabilities' }));
 
     if (!existsSync(config.bpfObject))
       throw new Error(
@@ -215,6 +233,12 @@ export class Exporter {
       }
     };
     await readOnce();
+    await this.startDrilldown({
+      maps: loaded.maps,
+      cgroupRoot,
+      nameOf: (id) => identityLabels(resolver.resolve(id)),
+      statsRows: async () => decodeDnsStats(await this.bpftool.mapDump(pins.dns_stats)),
+    });
     const loop = () => {
       if (this.stopped) return;
       this.timer = setTimeout(() => {
@@ -222,6 +246,49 @@ export class Exporter {
       }, config.readIntervalMs);
     };
     loop();
+  }
+
+  /**
+   * Starts the drill-down and its listener. A failure is logged, not fatal: the metrics do
+   * not depend on it (an old BPF object, or --drilldown-listen-address in use).
+   */
+  private async startDrilldown(
+    o: Pick<
+      ConstructorParameters<typeof Drilldown>[0],
+      'maps' | 'cgroupRoot' | 'nameOf' | 'statsRows'
+    >,
+  ): Promise<void> {
+    const { config, log } = this;
+    try {
+      const drilldown = new Drilldown({
+        ...o,
+        bpftool: this.bpftool,
+        snapshot: () => this.state.snapshot,
+        slowThresholdMs: config.slowLookupThresholdMs,
+        token: config.drilldownToken,
+        log: log.child({ component: 'drilldown' }),
+      });
+      await drilldown.start();
+      this.drilldown = drilldown;
+      this.drilldownServer = await listen(
+        createDrilldownApp(drilldown.deps()),
+        config.drilldownHost,
+        config.drilldownPort,
+      );
+      const a = this.drilldownServer.address();
+      log.info(
+        {
+          drilldownAddress: `${config.drilldownHost}:${typeof a === 'object' && a ? a.port : config.drilldownPort}`,
+          token: config.drilldownToken !== undefined,
+        },
+        'serving the drill-down page and API',
+      );
+    } catch (err) {
+      log.error(
+        { err },
+        'the drill-down is not available (see --drilldown-listen-address); metrics are served as usual',
+      );
+    }
   }
 
   private countFailure(op: string): void {
@@ -244,6 +311,17 @@ export class Exporter {
     clearTimeout(this.timer);
     await this.reading?.catch(() => undefined);
     for (const stop of this.stopIdentity) stop();
+    await this.drilldown
+      ?.stop()
+      .catch((err: unknown) =>
+        this.log.warn({ err }, 'stopping the drill-down event reader failed'),
+      );
+    const dd = this.drilldownServer;
+    if (dd) {
+      const closed = new Promise<void>((resolve) => dd.close(() => resolve()));
+      dd.closeAllConnections();
+      await closed;
+    }
     try {
       if (this.loader) await this.loader.stop({ purge: this.config.purgeOnExit });
       this.state.attached = false;

@@ -29,6 +29,13 @@ export interface ExporterState {
   snapshot: Snapshot | undefined;
   attached: boolean;
   dropMode: DropAttributionMode | undefined;
+  /** Drill-down event stream: events lost in the perf ring before bpftool read them. */
+  eventStats: () => { perfLost: number } | undefined;
+  /** Recent slow lookups of a namespace and qtype, newest first: exemplars of the latency histogram. */
+  exemplars: (
+    namespace: string,
+    qtype: string,
+  ) => { pod: string; dnsId: number; latencySeconds: number; atUnixSeconds: number }[];
   /** Identity sources and their state (kube-api: connected/connecting/degraded/disabled). */
   identitySources: () => { source: string; state: string }[];
   /** The node's conntrack statistics at the last read (undefined before the first). */

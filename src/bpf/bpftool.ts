@@ -353,6 +353,68 @@ export class Bpftool {
     throw this.error(r);
   }
 
+  // ---------------------------------------------------------------- event pipe
+
+  /**
+   * Streams a pinned PERF_EVENT_ARRAY (`bpftool map event_pipe pinned PIN`) until stop().
+   * Plain mode, not -j: with stdout on a pipe -j output is block-buffered (4 KiB), so at a
+   * few events per second nothing would arrive for seconds; plain mode writes each event as
+   * it comes (measured: docs/drilldown.md). Only one reader per map: a second event_pipe on
+   * the same map silently takes the stream over.
+   */
+  eventPipe(
+    pin: string,
+    onRecord: (r: EventPipeRecord) => void,
+    options: { sampleBytes?: number } = {},
+  ): EventPipe {
+    const args = ['map', 'event_pipe', 'pinned', pin];
+    const command = this.commandLine(args);
+    const child = execa(this.binary, args, {
+      reject: false,
+      stdin: 'ignore',
+      buffer: { stdout: false, stderr: true },
+      forceKillAfterDelay: 2_000,
+      maxBuffer: { stderr: 64 * 1024 },
+    });
+    const parser = new EventPipeTextParser(onRecord, options.sampleBytes);
+    let pending = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        parser.line(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    let stopping = false;
+    const exited = child.then((r) => {
+      if (pending) parser.line(pending);
+      parser.end();
+      const stderr = String(r.stderr ?? '');
+      const notFound = r.code === 'ENOENT';
+      return {
+        command,
+        exitCode: r.exitCode,
+        stopped: stopping,
+        errorText: notFound
+          ? `bpftool not found: '${this.binary}' (${INSTALL_HINT})`
+          : stderr.replace(/^Stopping\.\.\.\s*$/m, '').trim(),
+      };
+    });
+    this.log.debug({ cmd: command, pid: child.pid }, 'bpftool event_pipe started');
+    return {
+      pid: child.pid,
+      exited,
+      stop: async () => {
+        stopping = true;
+        // SIGINT: bpftool stops polling and exits 0 ("Stopping...").
+        child.kill('SIGINT');
+        await exited;
+      },
+    };
+  }
+
   // ---------------------------------------------------------------- run, batch
 
   /** BPF_PROG_TEST_RUN with dataIn; -j gives {retval, duration (average if repeat > 1)}. */
@@ -582,6 +644,71 @@ export class Bpftool {
       }
     })();
     return this.tmpDirPromise;
+  }
+}
+
+/** One record of `bpftool map event_pipe`: a perf sample's raw bytes, or lost samples. */
+export type EventPipeRecord =
+  | { kind: 'sample'; cpu: number; index: number; data: Uint8Array }
+  | { kind: 'lost'; count: number };
+
+export interface EventPipe {
+  readonly pid: number | undefined;
+  /** Settles when bpftool exits, by stop() or by itself (errorText: its stderr, or why). */
+  readonly exited: Promise<{
+    command: string;
+    exitCode: number | undefined;
+    stopped: boolean;
+    errorText: string;
+  }>;
+  stop(): Promise<void>;
+}
+
+const EVENT_HEADER = /^== @\d+\.\d+ CPU: (\d+) index: (\d+) =+$/;
+const EVENT_LOST = /^lost (\d+) events$/;
+const HEX_LINE = /^[0-9a-f]{2}(?: {1,2}[0-9a-f]{2})*$/;
+
+/**
+ * Parses the plain output of `bpftool map event_pipe` line by line: a header
+ * `== @<sec>.<nsec> CPU: <cpu> index: <index> =====`, then the raw sample as hex, 16 bytes a
+ * line. A sample is complete at a line of fewer than 16 bytes, at sampleBytes bytes, or at
+ * the next header; `lost <n> events` reports a perf ring overflow. Other lines are ignored.
+ */
+export class EventPipeTextParser {
+  private cur: { cpu: number; index: number; bytes: number[] } | undefined;
+
+  constructor(
+    private readonly onRecord: (r: EventPipeRecord) => void,
+    private readonly sampleBytes?: number,
+  ) {}
+
+  line(raw: string): void {
+    const line = raw.trimEnd();
+    const head = EVENT_HEADER.exec(line);
+    if (head) {
+      this.end();
+      this.cur = { cpu: Number(head[1]), index: Number(head[2]), bytes: [] };
+      return;
+    }
+    const lost = EVENT_LOST.exec(line);
+    if (lost) {
+      this.end();
+      this.onRecord({ kind: 'lost', count: Number(lost[1]) });
+      return;
+    }
+    if (!this.cur || !HEX_LINE.test(line)) return;
+    const bytes = line.split(/ +/).map((h) => parseInt(h, 16));
+    this.cur.bytes.push(...bytes);
+    if (bytes.length < 16 || (this.sampleBytes && this.cur.bytes.length >= this.sampleBytes))
+      this.end();
+  }
+
+  /** Emits a sample still being collected (end of stream). */
+  end(): void {
+    const c = this.cur;
+    this.cur = undefined;
+    if (c && c.bytes.length > 0)
+      this.onRecord({ kind: 'sample', cpu: c.cpu, index: c.index, data: Uint8Array.from(c.bytes) });
   }
 }
 

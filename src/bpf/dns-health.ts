@@ -11,6 +11,9 @@ export const HEALTH_COUNTERS = [
   'parse_ipv6_ext',
   'parse_tcp_not_start',
   'sweep_runs',
+  'events_sent',
+  'events_rate_limited',
+  'events_output_failed',
 ] as const;
 export type HealthCounter = (typeof HEALTH_COUNTERS)[number];
 

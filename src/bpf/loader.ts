@@ -473,6 +473,19 @@ export class DnsProgramLoader {
 
   /** Detaches every program with one of our names from the cgroup, by id. */
   private async detachOurs(): Promise<void> {
+    // By pinned path first: that needs no ID lookup, so it works where listing does not (5.10
+    // with multi attachments) and without CAP_SYS_ADMIN, where `cgroup show` lists nothing.
+    for (const a of this.attachments) {
+      const pin = join(this.progDir, a.program);
+      if (!(await exists(pin))) continue;
+      await this.bpftool.cgroupDetach(this.cgroupDir, a.attachType, pin).catch((err: unknown) => {
+        if (!(
+          err instanceof BpftoolError &&
+          (err.notFound || /failed to detach/.test(err.errorText))
+        ))
+          throw err;
+      });
+    }
     const ours = new Map(this.attachments.map((a) => [a.program, a.attachType]));
     let attached: { id: number; name: string; attachType: string }[];
     try {

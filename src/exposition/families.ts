@@ -65,7 +65,14 @@ function responses(byNs: ByNamespace, name: string, help: string): ScalarFamily 
   return perQtypeAnd(byNs, name, help, 'rcode', RCODE_LABELS, (t) => t.responses);
 }
 
-function histogram(byNs: ByNamespace, name: string, help: string): HistogramFamily {
+type ExemplarsOf = ExporterState['exemplars'];
+
+function histogram(
+  byNs: ByNamespace,
+  name: string,
+  help: string,
+  exemplarsOf?: ExemplarsOf,
+): HistogramFamily {
   const f: HistogramFamily = { type: 'histogram', name, help, samples: [] };
   for (const [group, byQtype] of byNs)
     for (const qtype of QTYPE_LABELS) {
@@ -73,6 +80,17 @@ function histogram(byNs: ByNamespace, name: string, help: string): HistogramFami
       if (!t) continue;
       f.samples.push({
         labels: { ...groupLabels(group), qtype },
+        ...(exemplarsOf
+          ? {
+              // Slow lookups name a pod and DNS id (never the query name): one click from a
+              // namespace's p99 to the pod (src/drilldown).
+              exemplars: exemplarsOf(groupLabels(group).namespace!, qtype).map((e) => ({
+                labels: { pod: e.pod, dns_id: String(e.dnsId) },
+                value: e.latencySeconds,
+                timestampSeconds: e.atUnixSeconds,
+              })),
+            }
+          : {}),
         buckets: cumulativeBuckets(t.latency, NAMESPACE_LE_INDICES),
         sum: t.latencySumSeconds,
         count: t.latencyCount,
@@ -201,6 +219,7 @@ export function buildFamilies(state: ExporterState): Family[] {
       client,
       METRIC.dnsQueryDuration,
       "DNS lookup latency seen by pods, from a query's first send to its answer.",
+      state.exemplars,
     ),
     perQtypeAnd(
       client,
@@ -240,6 +259,22 @@ export function buildFamilies(state: ExporterState): Family[] {
     ),
     ...podFamilies(pods),
     ...dropFamilies(state, snap),
+    scalar(
+      'counter',
+      METRIC.events,
+      'Drill-down events (slow, failed, timed-out lookups) the BPF programs sent.',
+      [{ labels: {}, value: snap.health.events_sent ?? 0 }],
+    ),
+    scalar(
+      'counter',
+      METRIC.eventsDropped,
+      'Drill-down events lost: rate_limit (a pod over its token bucket), output_failed (no reader or ring full), perf_lost (lost before bpftool read them).',
+      [
+        { labels: { reason: 'rate_limit' }, value: snap.health.events_rate_limited ?? 0 },
+        { labels: { reason: 'output_failed' }, value: snap.health.events_output_failed ?? 0 },
+        { labels: { reason: 'perf_lost' }, value: state.eventStats()?.perfLost ?? 0 },
+      ],
+    ),
     scalar('counter', METRIC.dnsPackets, 'Packets the BPF programs parsed as DNS.', [
       { labels: {}, value: snap.health.dns_packets ?? 0 },
     ]),

@@ -21,6 +21,11 @@ function state(): ExporterState {
     attached: true,
     dropMode: 'tracepoint',
     identitySources: () => [{ source: 'kube-api', state: 'degraded' }],
+    eventStats: () => ({ perfLost: 2 }),
+    exemplars: (ns, qtype) =>
+      ns === 'team-a' && qtype === 'A'
+        ? [{ pod: 'web-1', dnsId: 4242, latencySeconds: 5.1, atUnixSeconds: 1_700_000_000 }]
+        : [],
     conntrack: undefined,
     bpftoolFailures: new Map([['map_dump', 2]]),
     build: { version: '0.1.0', node: 'n1', kernel: '6.18', bpftool: '7.5.0' },
@@ -99,6 +104,7 @@ describe('text exposition', () => {
       10,
     );
     expect(sample(text, /^dnsrace_bpf_parse_errors_total\{reason="truncated"\}/)).toBe(5);
+    expect(sample(text, /^dnsrace_bpf_events_dropped_total\{reason="perf_lost"\}/)).toBe(2);
     expect(sample(text, /^dnsrace_bpf_map_overflows_total\{map="dns_pending"\}/)).toBe(1);
     expect(sample(text, /^dnsrace_bpftool_failures_total\{operation="map_dump"\}/)).toBe(2);
     expect(sample(text, /^dnsrace_bpf_programs_attached /)).toBe(1);
@@ -122,6 +128,10 @@ describe('text exposition', () => {
 
   it('renders OpenMetrics with _total only on samples and a closing # EOF', async () => {
     const text = await renderText(buildFamilies(state()), 'openmetrics');
+    // A slow lookup's pod and DNS id ride on its bucket as an exemplar (never its name).
+    expect(text).toMatch(
+      /^dnsrace_dns_query_duration_seconds_bucket\{namespace="team-a",qtype="A",le="5\.65685424949238"\} 9 # \{pod="web-1",dns_id="4242"\} 5\.1 1700000000$/m,
+    );
     expect(text).toContain('# TYPE dnsrace_dns_queries counter');
     expect(text).toMatch(/^dnsrace_dns_queries_total\{namespace="team-a",qtype="A"\} 10$/m);
     expect(text.trimEnd().endsWith('# EOF')).toBe(true);

@@ -101,6 +101,8 @@ describe('series budget per node', () => {
         buildFamilies({
           attached: true,
           dropMode: 'fexit',
+          eventStats: () => undefined,
+          exemplars: () => [],
           identitySources: () => [
             { source: 'kube-api', state: 'connected' },
             { source: 'pod-log-dir', state: 'connected' },

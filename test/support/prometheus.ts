@@ -22,6 +22,18 @@ export interface PrometheusOptions {
   features?: string[];
   scrapeInterval?: string;
   binary?: string;
+  /** Rule files (absolute paths) to load; evaluated every `evaluationInterval` (default 1s). */
+  ruleFiles?: string[];
+  evaluationInterval?: string;
+}
+
+/** An alert as /api/v1/alerts reports it: pending until its `for` has passed, then firing. */
+export interface ActiveAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: 'pending' | 'firing';
+  activeAt: string;
+  value: string;
 }
 
 /** One element of an instant vector: a float sample or, for native histograms, a histogram. */
@@ -74,7 +86,18 @@ function configYaml(o: PrometheusOptions): string {
       `      - targets: [${JSON.stringify(j.target)}]`,
     ].join('\n'),
   );
-  return [`global:`, `  scrape_interval: ${interval}`, `scrape_configs:`, ...jobs, ''].join('\n');
+  const rules = o.ruleFiles?.length
+    ? [`rule_files:`, ...o.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`)]
+    : [];
+  return [
+    `global:`,
+    `  scrape_interval: ${interval}`,
+    `  evaluation_interval: ${o.evaluationInterval ?? '1s'}`,
+    ...rules,
+    `scrape_configs:`,
+    ...jobs,
+    '',
+  ].join('\n');
 }
 
 export class Prometheus {
@@ -182,6 +205,21 @@ export class Prometheus {
       start: String(startSeconds),
       end: String(endSeconds),
     });
+  }
+
+  /** Alerts now pending or firing. */
+  async alerts(): Promise<ActiveAlert[]> {
+    return (await this.api<{ alerts: ActiveAlert[] }>('alerts', {})).alerts;
+  }
+
+  /** Rule groups as loaded, with each rule's health and last error. */
+  async ruleHealth(): Promise<{ name: string; health: string; lastError?: string }[]> {
+    const data = await this.api<{
+      groups: { rules: { name: string; health: string; lastError?: string }[] }[];
+    }>('rules', {});
+    return data.groups.flatMap((g) =>
+      g.rules.map((r) => ({ name: r.name, health: r.health, lastError: r.lastError })),
+    );
   }
 
   /** Scrape health of every target, as `up` and lastError per job. */

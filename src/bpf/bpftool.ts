@@ -338,16 +338,7 @@ export class Bpftool {
 
   /** Returns false when the key was not in the map. */
   async mapDelete(pin: string, key: Uint8Array): Promise<boolean> {
-    const r = await this.run([
-      '-j',
-      'map',
-      'delete',
-      'pinned',
-      pin,
-      'key',
-      'hex',
-      ...hexBytes(key),
-    ]);
+    const r = await this.run(['-j', ...mapDeleteArgs(pin, key)]);
     if (!r.failed) return true;
     if (/^delete failed: No such file or directory/.test(this.errorText(r))) return false;
     throw this.error(r);
@@ -731,6 +722,10 @@ export function mapUpdateArgs(
     ...hexBytes(value),
     flag,
   ];
+}
+
+export function mapDeleteArgs(pin: string, key: Uint8Array): string[] {
+  return ['map', 'delete', 'pinned', pin, 'key', 'hex', ...hexBytes(key)];
 }
 
 function progRunTail(dataInFile: string, repeat: number | undefined): string[] {

@@ -2,7 +2,7 @@
 // order matters: names first (harmless), then each retired row's new sum directly followed
 // by the deletes of the rows folded into it (a group is done or untouched: a failing sum
 // write, e.g. a full map, stops before its deletes), then names no row uses any more.
-import { mapUpdateArgs } from '../bpf/bpftool.js';
+import { mapDeleteArgs, mapUpdateArgs } from '../bpf/bpftool.js';
 import type { LifecyclePlan } from './lifecycle.js';
 import { encodeCgroupName, encodeStatsKey, encodeStatsValue } from './stats-encode.js';
 
@@ -10,18 +10,6 @@ function u64le(v: bigint): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(v);
   return b;
-}
-
-function deleteArgs(pin: string, key: Uint8Array): string[] {
-  return [
-    'map',
-    'delete',
-    'pinned',
-    pin,
-    'key',
-    'hex',
-    ...Array.from(key, (x) => x.toString(16).padStart(2, '0')),
-  ];
 }
 
 export function planCommands(plan: LifecyclePlan, maps: Record<string, string>): string[][] {
@@ -32,8 +20,8 @@ export function planCommands(plan: LifecyclePlan, maps: Record<string, string>):
     ...plan.nameWrites.map(([id, n]) => mapUpdateArgs(names, u64le(id), encodeCgroupName(n))),
     ...plan.retire.flatMap((g) => [
       mapUpdateArgs(stats, encodeStatsKey(g.key), encodeStatsValue(g.totals)),
-      ...g.deletes.map((k) => deleteArgs(stats, encodeStatsKey(k))),
+      ...g.deletes.map((k) => mapDeleteArgs(stats, encodeStatsKey(k))),
     ]),
-    ...plan.nameDeletes.map((id) => deleteArgs(names, u64le(id))),
+    ...plan.nameDeletes.map((id) => mapDeleteArgs(names, u64le(id))),
   ];
 }

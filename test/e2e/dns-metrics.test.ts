@@ -34,17 +34,6 @@ function bucketAt(s: PromSample[], namespace: string, qtype: string, le: string)
   return sumOf(s, `${H}_bucket`, { namespace, qtype, le });
 }
 
-/** Polls /metrics until pred holds (the exporter reads maps every 500 ms). */
-async function until(pred: (s: PromSample[]) => boolean, timeoutMs: number): Promise<PromSample[]> {
-  const end = Date.now() + timeoutMs;
-  let s = await exporter.freshScrape();
-  while (!pred(s) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await exporter.scrape();
-  }
-  return s;
-}
-
 async function attachedPrograms(): Promise<string[]> {
   const r = await execa('bpftool', ['-j', 'cgroup', 'show', lab.cgroupDir], { reject: false });
   const text = r.stdout.trim();
@@ -88,7 +77,7 @@ describe('dnsrace on the lab (real kernel, real resolvers)', () => {
     expect(ta.responses['A/NXDOMAIN']).toBeGreaterThanOrEqual(3);
     expect(tb.responses['AAAA/NXDOMAIN']).toBe(3);
 
-    const s = await until((x) => sumOf(x, Q, { namespace: 'team-b' }) >= 9, 10_000);
+    const s = await exporter.until((x) => sumOf(x, Q, { namespace: 'team-b' }) >= 9, 10_000);
     for (const [ns, t] of [
       ['team-a', ta],
       ['team-b', tb],
@@ -153,7 +142,7 @@ describe('dnsrace on the lab (real kernel, real resolvers)', () => {
     expect(truth.unanswered.map((u) => u.qtype)).toEqual(['AAAA']);
 
     // Timeouts are counted once the deadline (5 s after the last send) has passed.
-    const s = await until(
+    const s = await exporter.until(
       (x) =>
         sumOf(x, TMO, { namespace: 'team-c' }) >= 1 && sumOf(x, TMO, { namespace: 'team-m' }) >= 1,
       15_000,
@@ -211,7 +200,7 @@ describe('dnsrace on the lab (real kernel, real resolvers)', () => {
       ).toBe('NOERROR');
     });
     expect(truth.queries.A).toBeGreaterThanOrEqual(3);
-    const s = await until(
+    const s = await exporter.until(
       (x) => sumOf(x, Q, { namespace: 'team-v6' }) >= truth.queries.A + truth.queries.AAAA,
       10_000,
     );
@@ -229,7 +218,7 @@ describe('dnsrace on the lab (real kernel, real resolvers)', () => {
     ]);
     const seen: number[] = [];
     // Restart in the middle of traffic: once the loop's first lookups are counted.
-    const s0 = await until((x) => sumOf(x, Q, { namespace: 'team-r' }) >= 3, 15_000);
+    const s0 = await exporter.until((x) => sumOf(x, Q, { namespace: 'team-r' }) >= 3, 15_000);
     seen.push(sumOf(s0, Q, { namespace: 'team-r' }));
     expect(await exporter.stop()).toBe(0);
     expect(await attachedPrograms()).toEqual([]);
@@ -253,7 +242,10 @@ describe('dnsrace on the lab (real kernel, real resolvers)', () => {
       for (let i = 0; i < 5; i++)
         await pod.dig('whoami.default.svc.cluster.local', { options: ['+tries=1'] });
     });
-    const s = await until((x) => sumOf(x, Q, { namespace: 'team-r' }) >= seen[1]! + 5, 10_000);
+    const s = await exporter.until(
+      (x) => sumOf(x, Q, { namespace: 'team-r' }) >= seen[1]! + 5,
+      10_000,
+    );
     expect(sumOf(s, Q, { namespace: 'team-r' }) - seen[1]!).toBe(truth.queries.A);
 
     expect(await exporter.stop()).toBe(0);

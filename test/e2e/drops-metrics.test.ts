@@ -5,21 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, nodeNetnsPid, runConntrackRace } from '../lab/index.js';
 import { ExporterProcess } from '../support/exporter-process.js';
-import { sumOf, type PromSample } from '../support/prom-text.js';
+import { sumOf } from '../support/prom-text.js';
 import { groundTruth } from '../support/dns-truth.js';
 
 let lab: Lab;
 let exporter: ExporterProcess;
-
-async function until(pred: (s: PromSample[]) => boolean, timeoutMs: number): Promise<PromSample[]> {
-  const end = Date.now() + timeoutMs;
-  let s = await exporter.freshScrape();
-  while (!pred(s) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await exporter.scrape();
-  }
-  return s;
-}
 
 beforeAll(async () => {
   lab = await Lab.create({});
@@ -60,7 +50,7 @@ describe('drops and conntrack through the exporter (real kernel)', () => {
     const sentAaaa = truth.queries.AAAA + truth.retransmits.AAAA;
     expect(sentAaaa).toBe(3);
 
-    const s = await until(
+    const s = await exporter.until(
       (x) => sumOf(x, 'dnsrace_dns_timeouts_total', { namespace: 'payments' }) >= 1,
       15_000,
     );
@@ -100,7 +90,7 @@ describe('drops and conntrack through the exporter (real kernel)', () => {
     const r = await runConntrackRace(racer, { iterations: 1000, mode: 'race' });
     expect(r.lostA + r.lostAAAA).toBe(0);
 
-    const after = await until(
+    const after = await exporter.until(
       (x) => sumOf(x, 'dnsrace_conntrack_clash_resolve_total') - clash0 >= 100,
       10_000,
     );

@@ -9,22 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { Lab } from '../lab/index.js';
 import { ExporterProcess } from '../support/exporter-process.js';
 import { FakeKubeApiServer, makePod } from '../support/fake-kube-api.js';
-import { sumOf, type PromSample } from '../support/prom-text.js';
+import { sumOf } from '../support/prom-text.js';
 
 let lab: Lab;
 let api: FakeKubeApiServer;
 let exporter: ExporterProcess;
 let dir: string;
-
-async function until(pred: (s: PromSample[]) => boolean, timeoutMs: number): Promise<PromSample[]> {
-  const end = Date.now() + timeoutMs;
-  let s = await exporter.freshScrape();
-  while (!pred(s) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await exporter.scrape();
-  }
-  return s;
-}
 
 beforeAll(async () => {
   lab = await Lab.create({});
@@ -71,7 +61,7 @@ describe('identity from the Kubernetes API (fake API server)', () => {
     expect(api.requestsOf('list')[0]?.query.fieldSelector).toBe('spec.nodeName=lab-node');
 
     expect((await pod.dig('web.team-a.svc.cluster.local')).status).toBe('NOERROR');
-    let s = await until(
+    let s = await exporter.until(
       (x) => sumOf(x, 'dnsrace_dns_queries_total', { namespace: 'shop' }) >= 1,
       10_000,
     );
@@ -90,7 +80,7 @@ describe('identity from the Kubernetes API (fake API server)', () => {
     await api.close();
     const late = await lab.addPod({ namespace: 'shop', name: 'batch-1' });
     expect((await late.dig('web.team-a.svc.cluster.local')).status).toBe('NOERROR');
-    s = await until(
+    s = await exporter.until(
       (x) =>
         sumOf(x, 'dnsrace_identity_source', { source: 'kube-api', state: 'degraded' }) === 1 &&
         sumOf(x, 'dnsrace_dns_pod_queries_total', { pod: 'batch-1' }) === 1,

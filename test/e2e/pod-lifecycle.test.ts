@@ -36,16 +36,6 @@ async function lookups(pod: Pod, n: number): Promise<void> {
   }
 }
 
-async function until(pred: (s: PromSample[]) => boolean, timeoutMs: number): Promise<PromSample[]> {
-  const end = Date.now() + timeoutMs;
-  let s = await exporter.freshScrape();
-  while (!pred(s) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 250));
-    s = await exporter.scrape();
-  }
-  return s;
-}
-
 beforeAll(async () => {
   lab = await Lab.create({});
   await startExporter();
@@ -61,7 +51,7 @@ describe('pod lifecycle and series (real kernel)', () => {
     const a = await lab.addPod({ namespace: 'churn', name: 'worker-a' });
     const b = await lab.addPod({ namespace: 'churn', name: 'worker-b' });
     await Promise.all([lookups(a, 3), lookups(b, 2)]);
-    let s = await until((x) => sumOf(x, Q, { namespace: 'churn' }) >= 5, 10_000);
+    let s = await exporter.until((x) => sumOf(x, Q, { namespace: 'churn' }) >= 5, 10_000);
     expect(sumOf(s, Q, { namespace: 'churn' })).toBe(5);
     expect(sumOf(s, PODQ, { namespace: 'churn', pod: 'worker-a' })).toBe(3);
 
@@ -75,7 +65,7 @@ describe('pod lifecycle and series (real kernel)', () => {
     // A new pod arrives while the old one's grace runs out.
     const c = await lab.addPod({ namespace: 'churn', name: 'worker-c' });
     await lookups(c, 4);
-    s = await until(
+    s = await exporter.until(
       (x) => !x.some((p) => p.name === PODQ && p.labels.pod === 'worker-a'),
       GRACE_MS + 10_000,
     );
@@ -93,7 +83,7 @@ describe('pod lifecycle and series (real kernel)', () => {
     const d = await lab.addPod({ namespace: 'restart', name: 'gone-soon' });
     const e = await lab.addPod({ namespace: 'restart', name: 'stays' });
     await Promise.all([lookups(d, 3), lookups(e, 1)]);
-    await until((x) => sumOf(x, Q, { namespace: 'restart' }) >= 4, 10_000);
+    await exporter.until((x) => sumOf(x, Q, { namespace: 'restart' }) >= 4, 10_000);
     await lab.deletePod(d);
     // Restart before the grace period ends: only the pinned names still know whose rows they are.
     expect(await exporter.stop()).toBe(0);
@@ -101,7 +91,7 @@ describe('pod lifecycle and series (real kernel)', () => {
     let s = await exporter.freshScrape();
     expect(sumOf(s, Q, { namespace: 'restart' })).toBe(4);
     expect(sumOf(s, Q, { namespace: '_unknown' })).toBe(0);
-    s = await until(
+    s = await exporter.until(
       (x) => !x.some((p) => p.name === PODQ && p.labels.pod === 'gone-soon'),
       GRACE_MS + 15_000,
     );
@@ -136,7 +126,7 @@ describe('pod lifecycle and series (real kernel)', () => {
       expect((await inCgroup(daemon, dig)).exitCode).toBe(0);
       expect((await inCgroup(unnamed, dig)).exitCode).toBe(0);
       expect((await inCgroup(hostnet.cgroupDir, dig)).exitCode).toBe(0);
-      const s = await until(
+      const s = await exporter.until(
         (x) => sumOf(x, Q, { namespace: '_host' }) >= 1 && sumOf(x, Q, { namespace: 'infra' }) >= 1,
         10_000,
       );
@@ -164,7 +154,7 @@ describe('pod lifecycle and series (real kernel)', () => {
       );
     const podsIn = (x: PromSample[]) =>
       new Set(x.filter((p) => p.name === PODQ).map((p) => `${p.labels.namespace}/${p.labels.pod}`));
-    const s = await until(
+    const s = await exporter.until(
       (x) => [...podsIn(x)].filter((p) => p.startsWith('ns-')).length >= pods.length,
       30_000,
     );

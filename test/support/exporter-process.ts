@@ -97,6 +97,17 @@ export class ExporterProcess {
     throw new Error('no fresh map read within 10 s');
   }
 
+  /** Scrapes (after one fresh map read) until pred holds or timeoutMs passes; returns the last scrape. */
+  async until(pred: (s: PromSample[]) => boolean, timeoutMs: number): Promise<PromSample[]> {
+    const end = Date.now() + timeoutMs;
+    let s = await this.freshScrape();
+    while (!pred(s) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 250));
+      s = await this.scrape();
+    }
+    return s;
+  }
+
   /** SIGTERM and wait: the exporter detaches its programs and exits 0. */
   async stop(): Promise<number | undefined> {
     if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? undefined;

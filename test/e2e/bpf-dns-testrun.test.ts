@@ -22,6 +22,7 @@ import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { LAT_SLOTS, slotForNanoseconds } from '../../src/bpf/latency-buckets.js';
+import { HEALTH_COUNTERS, type HealthCounter } from '../../src/bpf/dns-health.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const OBJECT = join(REPO, 'bpf/dist/dns.bpf.o');
@@ -47,20 +48,9 @@ const UNANSWERED_1 = [1, 0, 0];
 const SWEEP_MAX_KEYS = 64;
 const QNAME_LEN = 128;
 const MAX_PENDING = 16384;
-const HEALTH = [
-  'dns_packets',
-  'unmatched_answers',
-  'pending_full',
-  'stats_full',
-  'retry_index_full',
-  'parse_truncated',
-  'parse_bad_question',
-  'parse_fragment',
-  'parse_ipv6_ext',
-  'parse_tcp_not_start',
-  'sweep_runs',
-] as const;
-type HealthName = (typeof HEALTH)[number];
+// The exporter's names of the dns_health slots (enum health_counter order).
+const HEALTH = HEALTH_COUNTERS;
+type HealthName = HealthCounter;
 
 interface StatsRow {
   key: { cgroup_id: number; role: number; qtype: number };

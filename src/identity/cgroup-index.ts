@@ -96,13 +96,9 @@ export class CgroupIndex implements CgroupSource {
     await this.#gate.refreshNow();
   }
 
-  /** Rescans every intervalMs in the background; returns the function that stops it. */
+  /** Rescans every intervalMs in the background (errors go to onRefreshError); returns the stop function. */
   startPeriodicRefresh(intervalMs: number): () => void {
-    const timer = setInterval(() => {
-      this.refresh().catch(() => undefined); // already reported through onRefreshError
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return this.#gate.every(intervalMs);
   }
 
   stats(): CgroupIndexStats {

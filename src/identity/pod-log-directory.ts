@@ -74,13 +74,9 @@ export class PodLogDirectory implements PodInfoSource {
     await this.#gate.refreshNow();
   }
 
-  /** Re-reads every intervalMs in the background; returns the function that stops it. */
+  /** Re-reads every intervalMs in the background (errors go to onRefreshError); returns the stop function. */
   startPeriodicRefresh(intervalMs: number): () => void {
-    const timer = setInterval(() => {
-      this.refresh().catch(() => undefined); // already reported through onRefreshError
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return this.#gate.every(intervalMs);
   }
 
   stats(): PodLogDirectoryStats {

@@ -57,6 +57,18 @@ export class RefreshGate {
     await this.#start(this.#opts.now()).done;
   }
 
+  /**
+   * Refreshes every intervalMs in the background (failures are reported through onError, as
+   * for any run); returns the function that stops it. The timer does not hold the process.
+   */
+  every(intervalMs: number): () => void {
+    const timer = setInterval(() => {
+      this.refreshNow().catch(() => undefined);
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   #start(startedAt: number): { readonly startedAt: number; readonly done: Promise<void> } {
     this.#lastStartedAt = startedAt;
     this.#runs++;

@@ -70,13 +70,20 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * Every map is declared by key_size/value_size, not __type(): a map with key/value BTF makes
+ * `bpftool map dump` fetch that BTF by ID, which needs CAP_SYS_ADMIN. Without it bpftool
+ * prints raw bytes, which the exporter decodes with its own layouts (src/bpf/map-layouts.ts,
+ * held to this object's BTF by a test), so the DaemonSet runs with CAP_BPF and CAP_PERFMON.
+ */
+
 /* Queries in flight: a query inserts, its answer or dns_sweep_timeouts removes. Preallocated:
  * the insert on the query path never allocates. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PENDING);
-	__type(key, struct pending_key);
-	__type(value, struct pending_val);
+	__uint(key_size, sizeof(struct pending_key));
+	__uint(value_size, sizeof(struct pending_val));
 } dns_pending SEC(".maps");
 
 /* (cgroup, role, id, qtype, name) -> pending key: finds the query that a re-send from a new
@@ -84,8 +91,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_PENDING);
-	__type(key, struct retry_key);
-	__type(value, struct pending_key);
+	__uint(key_size, sizeof(struct retry_key));
+	__uint(value_size, sizeof(struct pending_key));
 } dns_retry_index SEC(".maps");
 
 /* Feeds dnsrace_dns_{queries,responses,retransmits,timeouts}_total and
@@ -95,8 +102,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_STATS_ROWS);
-	__type(key, struct dns_stats_key);
-	__type(value, struct dns_stats);
+	__uint(key_size, sizeof(struct dns_stats_key));
+	__uint(value_size, sizeof(struct dns_stats));
 } dns_stats SEC(".maps");
 
 /*
@@ -108,16 +115,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_CGROUP_NAMES);
-	__type(key, __u64);
-	__type(value, struct cgroup_name);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(struct cgroup_name));
 } dns_cgroup_names SEC(".maps");
 
 /* Feeds the dnsrace_bpf_* self-health counters (enum health_counter). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, HEALTH_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u64));
 } dns_health SEC(".maps");
 
 struct dns_scratch {
@@ -133,8 +140,8 @@ struct dns_scratch {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SCRATCH_SLOTS);
-	__type(key, __u32);
-	__type(value, struct dns_scratch);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct dns_scratch));
 } dns_scratch SEC(".maps");
 
 /* Drill-down events (struct dns_event), read by `bpftool map event_pipe`. max_entries 0: libbpf
@@ -149,32 +156,32 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dns_event_config);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct dns_event_config));
 } dns_event_config SEC(".maps");
 
 /* Token bucket per cgroup, so that one pod's flood cannot drown the others' events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_CGROUPS);
-	__type(key, __u64);
-	__type(value, struct event_bucket);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(struct event_bucket));
 } dns_event_buckets SEC(".maps");
 
 /* The last server pod answers, direct-mapped (struct server_answer in dns.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SERVER_ANSWER_SLOTS);
-	__type(key, __u32);
-	__type(value, struct server_answer);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct server_answer));
 } dns_server_answers SEC(".maps");
 
 /* The event being built, one per scratch slot (too big for the stack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SCRATCH_SLOTS);
-	__type(key, __u32);
-	__type(value, struct dns_event);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct dns_event));
 } dns_event_scratch SEC(".maps");
 
 static __always_inline void health_inc(__u32 counter)

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import path from 'node:path';
 import type { ScalarFamily } from './exposition/model.js';
+import { METRIC } from './metrics/names.js';
 
 /** capability(7) bit numbers, Kubernetes spelling (no CAP_ prefix). */
 export const CAPABILITY_BITS = {
@@ -73,6 +74,8 @@ export interface Requirement {
   neededOn?: (k: KernelVersion, env: CapabilityEnvironment) => boolean;
   /** Capabilities the kernel accepts in its place on kernel k. */
   standIns?: (k: KernelVersion) => CapabilityName[];
+  /** false: the least-privilege DaemonSet goes without it, accepting what is lost. */
+  leastPrivilege?: false;
 }
 
 export interface CapabilityEnvironment {
@@ -90,9 +93,9 @@ const atLeast = (k: KernelVersion, major: number, minor: number) =>
 const sysAdminStandsIn = () => ['SYS_ADMIN'] as CapabilityName[];
 
 /**
- * Measured with the exporter under setpriv on 6.18 (docs/install.md, "Capabilities"):
- * with BPF, PERFMON and NET_ADMIN alone the programs attach but every map dump fails
- * ("failed to get btf") and `bpftool cgroup show` lists nothing, so nothing is detached.
+ * Measured with the exporter under setpriv on 6.18 (docs/install.md, "Capabilities"): with
+ * BPF, PERFMON and NET_ADMIN alone it loads, attaches, reads every map (declared without
+ * key/value BTF, so bpftool fetches nothing by ID) and detaches by pinned path on exit.
  */
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -121,10 +124,12 @@ export const REQUIREMENTS: readonly Requirement[] = [
   {
     capability: 'SYS_ADMIN',
     why:
-      "let bpftool turn kernel object IDs into file descriptors (BPF_*_GET_FD_BY_ID, *_GET_NEXT_ID): to read a map's BTF " +
-      "for every dump, to list and detach the programs attached to the cgroup, and to find nf_conntrack's module BTF " +
-      'for fexit; without it no map can be read and the programs stay attached after exit',
-    without: 'fatal',
+      "let libbpf find nf_conntrack's module BTF (it walks BTF objects by ID: BPF_BTF_GET_NEXT_ID, " +
+      'BPF_BTF_GET_FD_BY_ID) to attach the fexit program to __nf_conntrack_confirm; without it (and where ' +
+      'nf_conntrack is a module) drop attribution uses the kfree_skb tracepoint, where a conntrack insert ' +
+      'failure counts as a netfilter drop',
+    without: 'degraded',
+    leastPrivilege: false,
   },
   {
     capability: 'SYS_RESOURCE',
@@ -143,8 +148,9 @@ export type DeployProfile = 'least-privilege' | 'fallback' | 'doctor';
 
 /**
  * The capabilities a deployment profile adds (deploy/kubernetes, Kubernetes spelling):
- * - least-privilege: every non-optional requirement by its own name, for kernels >= 5.11
- *   and runtimes that know CAP_BPF and CAP_PERFMON;
+ * - least-privilege: every non-optional requirement by its own name, but those it goes
+ *   without (leastPrivilege: false), for kernels >= 5.11 and runtimes that know CAP_BPF and
+ *   CAP_PERFMON;
  * - fallback: CAP_SYS_ADMIN in place of what it stands in for on every kernel, plus
  *   CAP_SYS_RESOURCE for kernels before 5.11 (runtimes or kernels without CAP_BPF);
  * - doctor: what the drill-down doctor adds to either.
@@ -154,6 +160,7 @@ export function deployCapabilities(profile: DeployProfile): CapabilityName[] {
   let caps: CapabilityName[];
   if (profile === 'least-privilege')
     caps = required
+      .filter((r) => r.leastPrivilege !== false)
       .filter(
         (r) => !r.neededOn || r.neededOn({ major: 5, minor: 11 }, { memlockUnlimited: false }),
       )
@@ -176,6 +183,8 @@ export interface CapabilityCheck {
   standIn: CapabilityName | undefined;
   without: Without;
   why: string;
+  /** The least-privilege DaemonSet grants it (else its loss there is by design). */
+  inLeastPrivilege: boolean;
 }
 
 /** Parses the CapEff line of /proc/<pid>/status (proc(5)): 16 hex digits. */
@@ -228,6 +237,7 @@ export function assessCapabilities(
       standIn: present ? undefined : r.standIns?.(kernel).find(has),
       without: r.without,
       why: r.why,
+      inLeastPrivilege: r.leastPrivilege !== false,
     };
   });
 }
@@ -245,7 +255,8 @@ interface LoggerLike {
 
 /**
  * Reads the exporter's own capabilities and logs one line per missing one: a warning when
- * the exporter fails or degrades without it, info for the optional doctor. Never throws:
+ * the exporter fails or degrades without it, info for the optional doctor and for what the
+ * least-privilege DaemonSet goes without by design. Never throws:
  * where /proc cannot be read (not Linux) it logs why and returns undefined.
  */
 export async function checkOwnCapabilities(
@@ -271,7 +282,7 @@ export async function checkOwnCapabilities(
   for (const c of missing) {
     const fields = { capability: `CAP_${c.capability}`, without: c.without };
     const msg = `missing capability CAP_${c.capability}, needed to ${c.why}`;
-    if (c.without === 'optional') log.info(fields, msg);
+    if (c.without === 'optional' || !c.inLeastPrivilege) log.info(fields, msg);
     else log.warn(fields, msg);
   }
   log.debug({ effective: capabilityNames(effective), missing: missing.length }, 'capabilities');
@@ -279,13 +290,13 @@ export async function checkOwnCapabilities(
 }
 
 /**
- * Proposed self-health family: 1 per capability the exporter has (itself or a stand-in),
- * 0 per one it misses, for the requirements that apply to this kernel.
+ * Self-health family: 1 per capability the exporter has (itself or a stand-in), 0 per one it
+ * misses, for the requirements that apply to this kernel.
  */
 export function capabilityFamily(checks: readonly CapabilityCheck[]): ScalarFamily {
   return {
     type: 'gauge',
-    name: 'dnsrace_capability',
+    name: METRIC.capability,
     help: 'Whether the exporter has a Linux capability it needs (1), or a stand-in such as CAP_SYS_ADMIN; 0: missing (the log says why it is needed)',
     samples: checks
       .filter((c) => c.needed)

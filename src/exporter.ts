@@ -68,6 +68,7 @@ export class Exporter {
       exemplars: (namespace, qtype) =>
         this.drilldown?.recentSlow(namespace, qtype as QtypeLabel, EXEMPLARS_PER_SERIES) ?? [],
       conntrack: undefined,
+      capabilities: undefined,
       bpftoolFailures: new Map(),
       build: {
         version: packageVersion(),
@@ -103,6 +104,7 @@ export class Exporter {
     log.info({ address: `${config.listenHost}:${this.port}` }, 'serving /metrics');
     // Before any bpftool call: a missing capability is named, with why, not left to an EPERM.
     this.capabilities = await checkOwnCapabilities(log.child({ component: 'capabilities' }));
+    this.state.capabilities = this.capabilities;
 
     if (!existsSync(config.bpfObject))
       throw new Error(

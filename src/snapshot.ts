@@ -3,6 +3,7 @@
 import type { DnsAggregate } from './dns/aggregate.js';
 import type { DropAggregate } from './drops/aggregate.js';
 import type { ConntrackReading } from './conntrack/index.js';
+import type { CapabilityCheck } from './capabilities.js';
 
 export interface MapOccupancy {
   map: string;
@@ -40,6 +41,8 @@ export interface ExporterState {
   identitySources: () => { source: string; state: string }[];
   /** The node's conntrack statistics at the last read (undefined before the first). */
   conntrack: ConntrackReading | undefined;
+  /** The start-up capability check (undefined where /proc could not be read). */
+  capabilities: CapabilityCheck[] | undefined;
   bpftoolFailures: Map<string, number>;
   build: { version: string; node: string; kernel: string; bpftool: string };
 }

@@ -4,7 +4,7 @@
  * three objects that use them. dns.bpf.o creates and pins all of them, so that they exist in
  * every mode (also when no drop program could load); drops.bpf.o and conntrack_fexit.bpf.o
  * reuse the pins (the loader passes `map name X pinned P`), which needs the same declaration
- * in every object.
+ * in every object. Declared by size, like every map (why: bpf/dns.bpf.c).
  */
 #ifndef DNSRACE_DROP_MAPS_BPF_H
 #define DNSRACE_DROP_MAPS_BPF_H
@@ -18,8 +18,8 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_CLIENT_ADDRS);
-	__type(key, __u8[ADDR_LEN]);
-	__type(value, struct client_addr_val);
+	__uint(key_size, sizeof(__u8[ADDR_LEN]));
+	__uint(value_size, sizeof(struct client_addr_val));
 } dns_client_addrs SEC(".maps");
 
 /* Dropped DNS queries, written by the drop programs, consumed (deleted) by dns.bpf.c when the
@@ -28,8 +28,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_DROPPED_QUERIES);
-	__type(key, struct dropped_query_key);
-	__type(value, struct dropped_query_val);
+	__uint(key_size, sizeof(struct dropped_query_key));
+	__uint(value_size, sizeof(struct dropped_query_val));
 } dropped_queries SEC(".maps");
 
 /* Dropped packets per (pod address, proto, port class, qtype, reason, direction): value is
@@ -38,16 +38,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_DROP_ROWS);
-	__type(key, struct packet_drop_key);
-	__type(value, __u64);
+	__uint(key_size, sizeof(struct packet_drop_key));
+	__uint(value_size, sizeof(__u64));
 } packet_drops SEC(".maps");
 
 /* enum drop_health_counter, per CPU (the exporter sums the CPUs). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_HEALTH_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u64));
 } drop_health SEC(".maps");
 
 /*
@@ -63,8 +63,8 @@ struct confirm_drop {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct confirm_drop);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct confirm_drop));
 } drop_confirm_skb SEC(".maps");
 
 static __always_inline void drop_health_inc(__u32 counter)

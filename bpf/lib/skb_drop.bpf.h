@@ -58,8 +58,8 @@ struct drop_scratch {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_SCRATCH_SLOTS);
-	__type(key, __u32);
-	__type(value, struct drop_scratch);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct drop_scratch));
 } drop_scratch SEC(".maps");
 
 /* Takes a free scratch slot (its number in *slot), or NULL. */

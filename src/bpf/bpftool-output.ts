@@ -174,7 +174,7 @@ export function parseMapDumpPlain(stdout: string, what = 'map dump'): MapEntry[]
   const text = stdout.trimStart();
   if (!text.startsWith('[')) {
     throw new Error(
-      `${what}: output is not BTF-formatted JSON (the map has no BTF?); use mapDumpRaw. ` +
+      `${what}: output is not BTF-formatted JSON (the map has no key/value BTF?); use mapDumpBytes. ` +
         `Output starts with ${JSON.stringify(text.slice(0, 60))}`,
     );
   }
@@ -198,6 +198,86 @@ function toMapEntry(r: JsonValue, where: string): MapEntry {
   }
   if (!('value' in o)) throw new Error(`${where}: has neither "value" nor "values"`);
   return { key, value: o.value ?? null };
+}
+
+/**
+ * Plain `bpftool map dump` of a map without key/value BTF: hex text, per entry
+ *   key:\n01 00 ...\nvalue:\n00 01 ...      (or "key: 01 00  value: 02 00" when small)
+ *   key:\n00 00 00 00\nvalue (CPU 00): ...    (per-CPU maps, one line per possible CPU)
+ * and a "Found N elements" trailer. An entry deleted between bpftool's get-next-key and its
+ * lookup prints "value: <no entry>" (or another error text) and is left out: it is gone.
+ * About 2.3x less text than -j, and Buffer's hex decoder does the bytes.
+ */
+export function parseMapDumpHex(stdout: string, what = 'map dump'): RawMapEntry[] {
+  const out: RawMapEntry[] = [];
+  let entry: RawMapEntry | undefined;
+  let part: string[] = [];
+  let target: 'key' | 'value' | number | undefined;
+  let broken = false;
+  let found: number | undefined;
+  const flush = () => {
+    if (!entry || target === undefined) return;
+    const bytes = hexRun(part);
+    if (bytes === undefined) broken = true;
+    else if (target === 'key') entry.key = bytes;
+    else if (target === 'value') entry.value = bytes;
+    else (entry.values ??= []).push({ cpu: target, value: bytes });
+    part = [];
+  };
+  const finishEntry = () => {
+    flush();
+    if (entry && !broken && (entry.value !== undefined || entry.values !== undefined))
+      out.push(entry);
+    entry = undefined;
+    broken = false;
+  };
+  for (const line of stdout.split('\n')) {
+    const m = /^(key|value(?: \(CPU (\d+)\))?):\s*(.*)$/.exec(line);
+    if (m) {
+      if (m[1] === 'key') {
+        finishEntry();
+        entry = { key: Buffer.alloc(0) };
+        target = 'key';
+      } else {
+        flush();
+        target = m[2] === undefined ? 'value' : Number(m[2]);
+      }
+      // "key: 01 00  value: 02 00": a small map puts both on one line.
+      const rest = m[3]!;
+      const inline = /^(.*?)\s+value:\s*(.*)$/.exec(rest);
+      if (inline && target === 'key') {
+        part.push(inline[1]!);
+        flush();
+        target = 'value';
+        part.push(inline[2]!);
+      } else part.push(rest);
+      continue;
+    }
+    const f = /^Found (\d+) elements?$/.exec(line);
+    if (f) {
+      finishEntry();
+      found = Number(f[1]);
+      target = undefined;
+      continue;
+    }
+    if (line.trim() === '') continue;
+    if (target === undefined)
+      throw new Error(`${what}: unexpected line ${JSON.stringify(line.slice(0, 80))}`);
+    part.push(line);
+  }
+  finishEntry();
+  if (found === undefined)
+    throw new Error(
+      `${what}: no "Found N elements" line (output cut short?); starts with ${JSON.stringify(stdout.slice(0, 60))}`,
+    );
+  return out;
+}
+
+/** "01 02  03" lines -> bytes; undefined when the text is not hex (an error message). */
+function hexRun(lines: readonly string[]): Buffer | undefined {
+  const text = lines.join(' ').replace(/\s+/g, '');
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
+  return Buffer.from(text, 'hex');
 }
 
 /** One entry of `bpftool -j map dump`: raw bytes, plus "formatted" when the map has BTF. */

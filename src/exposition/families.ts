@@ -7,6 +7,7 @@ import { groupLabels, type DnsAggregate } from '../dns/aggregate.js';
 import { OVERFLOW_COUNTERS, PARSE_ERROR_REASONS } from '../bpf/dns-health.js';
 import type { ExporterState } from '../snapshot.js';
 import { conntrackFamilies } from '../conntrack/index.js';
+import { capabilityFamily } from '../capabilities.js';
 import type { Family, HistogramFamily, ScalarFamily } from './model.js';
 
 type ByNamespace = DnsAggregate['client'];
@@ -202,6 +203,7 @@ export function buildFamilies(state: ExporterState): Family[] {
       state.identitySources().map((s) => ({ labels: s, value: 1 })),
     ),
   );
+  if (state.capabilities) out.push(capabilityFamily(state.capabilities));
   if (state.conntrack) out.push(...conntrackFamilies(state.conntrack));
   const snap = state.snapshot;
   if (!snap) return out;

@@ -32,6 +32,7 @@ export const METRIC = {
   mapReadTimestamp: 'dnsrace_map_read_last_success_timestamp_seconds',
   podSeriesDropped: 'dnsrace_pod_series_overflow_pods',
   identitySource: 'dnsrace_identity_source',
+  capability: 'dnsrace_capability',
   events: 'dnsrace_bpf_events_total',
   eventsDropped: 'dnsrace_bpf_events_dropped_total',
   // Drops (bpf/drops.bpf.c, bpf/conntrack_fexit.bpf.c), attributed to pods by address.

@@ -1,7 +1,7 @@
 /**
  * Kernel-level tests of bpf/dist/dns.bpf.o: crafted packets go through the real programs
  * with BPF_PROG_TEST_RUN (`bpftool prog run`), and the pinned maps are read back with
- * `bpftool map dump` (plain mode prints the BTF-formatted view as JSON).
+ * `bpftool map dump`, decoded with the exporter's layouts (src/bpf/map-layouts.ts).
  *
  * Test-run facts this relies on (checked on 6.18): the 14-byte Ethernet header is stripped,
  * so cgroup_skb sees the IP header at offset 0 and the sweep request at offset 0;
@@ -23,6 +23,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { LAT_SLOTS, slotForNanoseconds } from '../../src/bpf/latency-buckets.js';
 import { HEALTH_COUNTERS, type HealthCounter } from '../../src/bpf/dns-health.js';
+import { Bpftool } from '../../src/bpf/bpftool.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const OBJECT = join(REPO, 'bpf/dist/dns.bpf.o');
@@ -355,10 +356,9 @@ class LoadedDns {
     return Number(m[1]);
   }
 
+  /** Decoded with the exporter's own layouts (src/bpf/map-layouts.ts): the maps have no BTF. */
   async dump<T>(map: string): Promise<T[]> {
-    return JSON.parse(
-      await bpftool(['map', 'dump', 'pinned', join(this.pinDir, 'maps', map)]),
-    ) as T[];
+    return (await new Bpftool().mapDump(join(this.pinDir, 'maps', map))) as unknown as T[];
   }
 
   stats(): Promise<StatsRow[]> {

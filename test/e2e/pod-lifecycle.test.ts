@@ -167,9 +167,9 @@ describe('pod lifecycle and series (real kernel)', () => {
     ).size;
     expect(lab.pods.length).toBeGreaterThanOrEqual(110);
     expect(podCount).toBeGreaterThanOrEqual(110);
-    // README: 122·N + 87·S + 24·(min(P, L) + N) + 50.
+    // README: 122·N + 87·S + 24·(min(P, L) + N) + 60.
     const budget =
-      122 * namespaces + 87 * serverNamespaces + 24 * (Math.min(podCount, 250) + namespaces) + 50;
+      122 * namespaces + 87 * serverNamespaces + 24 * (Math.min(podCount, 250) + namespaces) + 60;
     console.log(
       `110-pod lab: ${series} series for ${podCount} pods in ${namespaces} namespaces; budget ${budget}`,
     );

@@ -13,6 +13,8 @@ export interface ExporterOptions {
   readInterval?: string;
   timeoutDeadline?: string;
   extraArgs?: string[];
+  /** Runs the exporter through this command (e.g. setpriv with fewer capabilities). */
+  commandPrefix?: string[];
 }
 
 export class ExporterProcess {
@@ -48,7 +50,8 @@ export class ExporterProcess {
       'debug',
       ...(o.extraArgs ?? []),
     ];
-    const child = execa('node', args, {
+    const argv = [...(o.commandPrefix ?? []), 'node', ...args];
+    const child = execa(argv[0]!, argv.slice(1), {
       cwd: ROOT,
       reject: false,
       all: true,

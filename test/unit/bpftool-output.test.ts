@@ -169,7 +169,7 @@ describe('map dump', () => {
   it('says "no BTF" for the hex text bpftool prints for maps without BTF', () => {
     const noBtf = fixture('map-dump-plain-nobtf.txt');
     expect(() => parseMapDumpPlain(noBtf, 'map dump X')).toThrow(
-      /map dump X: .*no BTF\?.*mapDumpRaw/,
+      /map dump X: .*no key\/value BTF\?.*mapDumpBytes/,
     );
   });
 

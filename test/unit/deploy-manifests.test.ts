@@ -94,8 +94,11 @@ describe.each(Object.entries(BUILDS))('%s', (_name, build) => {
       capabilities: { drop: ['ALL'] },
       appArmorProfile: { type: 'Unconfined' },
     });
-    // The API refuses allowPrivilegeEscalation false next to CAP_SYS_ADMIN spelt in full.
-    expect(c!.securityContext.allowPrivilegeEscalation).toBeUndefined();
+    // no_new_privs wherever the API allows it: it refuses `false` next to CAP_SYS_ADMIN
+    // (pkg/apis/core/validation: "cannot set `allowPrivilegeEscalation` to false and
+    // `capabilities.Add` CAP_SYS_ADMIN").
+    const sysAdmin = c!.securityContext.capabilities.add.includes('SYS_ADMIN');
+    expect(c!.securityContext.allowPrivilegeEscalation).toBe(sysAdmin ? undefined : false);
   });
 
   it('mounts host paths read-only except bpffs, which it pins into', () => {
@@ -133,6 +136,7 @@ describe('least privilege', () => {
 
   it('the base adds nothing beyond least privilege, and no host PID namespace', () => {
     expect(base.hostPID).toBe(false);
+    expect(base.containers[0]!.securityContext.capabilities.add).not.toContain('SYS_ADMIN');
     expect(base.containers[0]!.securityContext.seccompProfile.type).toBe('RuntimeDefault');
   });
 

@@ -27,6 +27,7 @@ function state(): ExporterState {
         ? [{ pod: 'web-1', dnsId: 4242, latencySeconds: 5.1, atUnixSeconds: 1_700_000_000 }]
         : [],
     conntrack: undefined,
+    capabilities: undefined,
     bpftoolFailures: new Map([['map_dump', 2]]),
     build: { version: '0.1.0', node: 'n1', kernel: '6.18', bpftool: '7.5.0' },
     snapshot: {

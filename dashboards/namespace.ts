@@ -132,11 +132,14 @@ export function namespaceDashboard() {
           }),
           timeseries({
             title: 'Latency p50 / p95 / p99',
-            description: 'First send to answer, across the chosen nodes.',
+            description:
+              'First send to answer, across the chosen nodes. Exemplar points on p99 name the pod and DNS id of recent slow lookups.',
             unit: 's',
             queries: [0.5, 0.95, 0.99].map((q) => ({
               expr: histogram.quantile(q, H, NS, [], R),
               legend: `p${q * 100}`,
+              // The stalled lookups behind a p99 spike, as points naming their pod.
+              ...(q === 0.99 && { exemplar: true }),
             })),
           }),
         ],
@@ -179,12 +182,13 @@ export function namespaceDashboard() {
           timeseries({
             title: 'Timeouts/s by cause',
             description:
-              'netfilter_drop: the node dropped the query (kfree_skb); conntrack_insert_failed: an exact conntrack insert failure (fexit mode only); unanswered: nothing seen on the node, so the server or the network lost it.',
+              'netfilter_drop: the node dropped the query (kfree_skb); conntrack_insert_failed: an exact conntrack insert failure (fexit mode only); unanswered: nothing seen on the node, so the server or the network lost it. Exemplar points name the pod and DNS id of the latest timed-out lookup per cause.',
             unit: 'reqps',
             queries: [
               {
                 expr: sumRate(METRIC.dnsTimeouts, NS, ['qtype', 'cause'], R),
                 legend: '{{qtype}} {{cause}}',
+                exemplar: true,
               },
             ],
             size: { width: 8 },

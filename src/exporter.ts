@@ -24,6 +24,8 @@ import { sightingOf } from './dns/sighting.js';
 import { planCommands } from './dns/lifecycle-commands.js';
 import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
+import { OverflowWatch, ReadFailureLog, UnnamedWatch } from './read-health.js';
+import { stopStaleEventReaders } from './stale-readers.js';
 import type { QtypeLabel } from './metrics/names.js';
 
 /** Exemplars per (namespace, qtype) histogram: enough to find a pod, few enough to stay cheap. */
@@ -65,8 +67,9 @@ export class Exporter {
       dropMode: undefined,
       identitySources: () => [],
       eventStats: () => this.drilldown?.reader.stats,
-      exemplars: (namespace, qtype) =>
-        this.drilldown?.recentSlow(namespace, qtype as QtypeLabel, EXEMPLARS_PER_SERIES) ?? [],
+      exemplars: (namespace, qtype, kind) =>
+        this.drilldown?.recentLookups(namespace, qtype as QtypeLabel, kind, EXEMPLARS_PER_SERIES) ??
+        [],
       conntrack: undefined,
       capabilities: undefined,
       bpftoolFailures: new Map(),
@@ -194,6 +197,17 @@ export class Exporter {
         await this.bpftool.mapDump(pickPins(loaded.maps, ['dns_cgroup_names']).dns_cgroup_names),
       ),
     );
+    const readFailures = new ReadFailureLog({
+      bpftoolTimeoutMs: config.bpftoolTimeoutMs,
+      bpffsDir: config.bpffsDir,
+    });
+    const overflows = new OverflowWatch();
+    const unnamed = new UnnamedWatch({
+      now: () => performance.now(),
+      readIntervalMs: config.readIntervalMs,
+    });
+    const say = (line: { level: 'info' | 'warn' | 'error'; msg: string; fields: object }) =>
+      log[line.level](line.fields, line.msg);
     const readOnce = async () => {
       const reading = await conntrack.read();
       const line = availabilityLogLine(this.state.conntrack, reading);
@@ -225,16 +239,27 @@ export class Exporter {
           monotonicNs: () => process.hrtime.bigint(),
           wallSeconds: () => Date.now() / 1000,
         });
+        const recovered = readFailures.succeeded();
+        if (recovered) say(recovered);
+        overflows.update(this.state.snapshot).forEach(say);
+        const unnamedLine = unnamed.update(this.state.snapshot);
+        if (unnamedLine) say(unnamedLine);
       } catch (err) {
         const op = err instanceof ReadStepError ? err.operation : 'read';
         this.countFailure(op);
-        log.error(
-          { err, operation: op },
-          'reading the kernel maps failed; serving the previous read (see dnsrace_bpftool_failures_total)',
-        );
+        say(readFailures.failed(err, op));
       }
     };
     await readOnce();
+    const stale = await stopStaleEventReaders(config.bpffsDir).catch((err: unknown) => {
+      log.warn({ err }, 'cannot look for event readers left by an earlier run');
+      return [];
+    });
+    if (stale.length > 0)
+      log.warn(
+        { pids: stale },
+        `stopped ${stale.length} bpftool event reader(s) left behind by an earlier run that did not stop cleanly (killed?); nothing else to do`,
+      );
     await this.startDrilldown({
       maps: loaded.maps,
       cgroupRoot,

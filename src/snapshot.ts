@@ -4,6 +4,7 @@ import type { DnsAggregate } from './dns/aggregate.js';
 import type { DropAggregate } from './drops/aggregate.js';
 import type { ConntrackReading } from './conntrack/index.js';
 import type { CapabilityCheck } from './capabilities.js';
+import type { ExemplarKind, LookupExemplar } from './drilldown/views.js';
 
 export interface MapOccupancy {
   map: string;
@@ -32,11 +33,11 @@ export interface ExporterState {
   dropMode: DropAttributionMode | undefined;
   /** Drill-down event stream: events lost in the perf ring before bpftool read them. */
   eventStats: () => { perfLost: number } | undefined;
-  /** Recent slow lookups of a namespace and qtype, newest first: exemplars of the latency histogram. */
-  exemplars: (
-    namespace: string,
-    qtype: string,
-  ) => { pod: string; dnsId: number; latencySeconds: number; atUnixSeconds: number }[];
+  /**
+   * Recent slow or timed-out lookups of a namespace and qtype, newest first: exemplars of
+   * the latency histogram and of the timeouts counter.
+   */
+  exemplars: (namespace: string, qtype: string, kind: ExemplarKind) => LookupExemplar[];
   /** Identity sources and their state (kube-api: connected/connecting/degraded/disabled). */
   identitySources: () => { source: string; state: string }[];
   /** The node's conntrack statistics at the last read (undefined before the first). */

@@ -28,6 +28,8 @@ import { DATASOURCE } from './variables.js';
 export interface Query {
   expr: string;
   legend?: string;
+  /** Ask Prometheus for the series' exemplars too ({pod, dns_id} of slow or timed-out lookups). */
+  exemplar?: boolean;
 }
 
 type Link = cog.Builder<DashboardLink>;
@@ -41,11 +43,12 @@ function refId(i: number): string {
 }
 
 function rangeQuery(q: Query, i: number) {
-  return new DataqueryBuilder()
+  const b = new DataqueryBuilder()
     .expr(q.expr)
     .legendFormat(q.legend ?? '__auto')
     .range()
     .refId(refId(i));
+  return q.exemplar ? b.exemplar(true) : b;
 }
 
 function instantQuery(q: Query, i: number) {

@@ -13,9 +13,9 @@ import type { Clocks } from './lookup.js';
 import { PodProbe } from './pod-probe.js';
 import { EventRings, DEFAULT_RING_LIMITS, type RingLimits } from './rings.js';
 import { drilldownRouter, type DrilldownDeps } from './router.js';
-import { recentSlowOf, type NameOf, type SlowExemplar } from './views.js';
+import { recentLookupsOf, type ExemplarKind, type LookupExemplar, type NameOf } from './views.js';
 
-export { POD_PAGE_PATTERN, podPagePath, type SlowExemplar } from './views.js';
+export { POD_PAGE_PATTERN, podPagePath, type ExemplarKind, type LookupExemplar } from './views.js';
 export type { DrilldownDeps } from './router.js';
 
 /** The kernel maps the drill-down reads (pin names under <bpffs>/maps/). */
@@ -99,11 +99,16 @@ export class Drilldown {
   }
 
   /**
-   * Recent answered lookups of a namespace at or above --slow-lookup-threshold, newest
-   * first, at most `limit` (for exemplars on dnsrace_dns_query_duration_seconds).
+   * Recent lookups of a namespace and qtype, newest first, at most `limit`: slow ones
+   * (at or above --slow-lookup-threshold) or timed-out ones, for exemplars.
    */
-  recentSlow(namespace: string, qtype: QtypeLabel, limit = 10): SlowExemplar[] {
-    return recentSlowOf(this.rings, this.o.nameOf, namespace, qtype, limit);
+  recentLookups(
+    namespace: string,
+    qtype: QtypeLabel,
+    kind: ExemplarKind,
+    limit = 10,
+  ): LookupExemplar[] {
+    return recentLookupsOf(this.rings, this.o.nameOf, namespace, qtype, kind, limit);
   }
 
   /**

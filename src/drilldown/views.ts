@@ -474,35 +474,43 @@ export function podDetail(o: {
   };
 }
 
-export interface SlowExemplar {
+export interface LookupExemplar {
   pod: string;
   dnsId: number;
+  /** First send to answer (slow) or to the timeout sweep (timeout). */
   latencySeconds: number;
   atUnixSeconds: number;
+  cause: CauseLabel;
 }
 
+/** What an exemplar points at: an answered lookup at or above the slow threshold, or one that timed out. */
+export type ExemplarKind = 'slow' | 'timeout';
+
 /**
- * Recent answered lookups of a namespace at or above the slow threshold, newest first, for
- * Prometheus exemplars on dnsrace_dns_query_duration_seconds (qtype: the metric's label).
+ * Recent client lookups of a namespace and qtype of one kind, newest first, at most limit:
+ * slow ones for exemplars on dnsrace_dns_query_duration_seconds, timed-out ones for
+ * exemplars on dnsrace_dns_timeouts_total (a timeout has no latency observation to sit on).
  */
-export function recentSlowOf(
+export function recentLookupsOf(
   rings: EventRings,
   nameOf: NameOf,
   namespace: string,
   qtype: QtypeLabel,
+  kind: ExemplarKind,
   limit: number,
-): SlowExemplar[] {
-  const out: (SlowExemplar & { seq: number })[] = [];
+): LookupExemplar[] {
+  const out: (LookupExemplar & { seq: number })[] = [];
   for (const ring of rings.all()) {
     const n = nameOf(ring.cgroupId);
     if (n.namespace !== namespace) continue;
     for (const l of ring.lookups)
-      if (l.kind === 'slow' && l.role === 'client' && l.qtypeClass === qtype)
+      if (l.kind === kind && l.role === 'client' && l.qtypeClass === qtype)
         out.push({
           pod: n.pod,
           dnsId: l.dnsId,
           latencySeconds: l.latencySeconds,
           atUnixSeconds: l.atUnixSeconds,
+          cause: l.cause,
           seq: l.seq,
         });
   }

@@ -1,5 +1,6 @@
 // Places a histogram sample's exemplars on its classic buckets, for both the OpenMetrics
-// and the protobuf renderer: each format carries at most one exemplar per bucket.
+// and the protobuf renderer: each format carries at most one exemplar per bucket (and per
+// counter sample).
 import type { Exemplar, HistogramSample } from './model.js';
 
 /** OpenMetrics: the label names and values of an exemplar hold at most 128 characters. */
@@ -11,7 +12,8 @@ function labelChars(e: Exemplar): number {
   return n;
 }
 
-function usable(e: Exemplar): boolean {
+/** Unusable exemplars (NaN, negative, labels too long for OpenMetrics) are left out. */
+export function usable(e: Exemplar): boolean {
   return (
     Number.isFinite(e.value) &&
     e.value >= 0 &&

@@ -8,7 +8,7 @@ import { OVERFLOW_COUNTERS, PARSE_ERROR_REASONS } from '../bpf/dns-health.js';
 import type { ExporterState } from '../snapshot.js';
 import { conntrackFamilies } from '../conntrack/index.js';
 import { capabilityFamily } from '../capabilities.js';
-import type { Family, HistogramFamily, ScalarFamily } from './model.js';
+import type { Exemplar, Family, HistogramFamily, ScalarFamily } from './model.js';
 
 type ByNamespace = DnsAggregate['client'];
 
@@ -37,7 +37,10 @@ function perQtype(
   return f;
 }
 
-/** A counter split by qtype and one more closed label (rcode, cause) whose values index pick(t). */
+/**
+ * A counter split by qtype and one more closed label (rcode, cause) whose values index
+ * pick(t); exemplarOf, if given, names the latest event behind a sample.
+ */
 function perQtypeAnd(
   byNs: ByNamespace,
   name: string,
@@ -45,6 +48,7 @@ function perQtypeAnd(
   label: string,
   values: readonly string[],
   pick: (t: Totals) => readonly number[],
+  exemplarOf?: (namespace: string, qtype: string, value: string) => Exemplar | undefined,
 ): ScalarFamily {
   const f = scalar('counter', name, help);
   for (const [group, byQtype] of byNs)
@@ -52,14 +56,33 @@ function perQtypeAnd(
       const t = byQtype.get(qtype);
       if (!t) continue;
       const counts = pick(t);
-      values.forEach((v, i) =>
+      values.forEach((v, i) => {
+        const exemplar = exemplarOf?.(groupLabels(group).namespace!, qtype, v);
         f.samples.push({
           labels: { ...groupLabels(group), qtype, [label]: v },
           value: counts[i] ?? 0,
-        }),
-      );
+          ...(exemplar && { exemplar }),
+        });
+      });
     }
   return f;
+}
+
+/**
+ * The latest timed-out lookup of a namespace, qtype and cause as a counter exemplar: value
+ * 1 (one timeout), {pod, dns_id} as on the latency buckets, so that a timeouts panel leads
+ * to a pod as the p99 panel does.
+ */
+function timeoutExemplar(exemplarsOf: ExemplarsOf) {
+  return (namespace: string, qtype: string, cause: string): Exemplar | undefined => {
+    const e = exemplarsOf(namespace, qtype, 'timeout').find((x) => x.cause === cause);
+    return e && { labels: lookupLabels(e), value: 1, timestampSeconds: e.atUnixSeconds };
+  };
+}
+
+/** Exemplar labels: a pod and a DNS id, never the query name. */
+function lookupLabels(e: { pod: string; dnsId: number }) {
+  return { pod: e.pod, dns_id: String(e.dnsId) };
 }
 
 function responses(byNs: ByNamespace, name: string, help: string): ScalarFamily {
@@ -85,8 +108,8 @@ function histogram(
           ? {
               // Slow lookups name a pod and DNS id (never the query name): one click from a
               // namespace's p99 to the pod (src/drilldown).
-              exemplars: exemplarsOf(groupLabels(group).namespace!, qtype).map((e) => ({
-                labels: { pod: e.pod, dns_id: String(e.dnsId) },
+              exemplars: exemplarsOf(groupLabels(group).namespace!, qtype, 'slow').map((e) => ({
+                labels: lookupLabels(e),
                 value: e.latencySeconds,
                 timestampSeconds: e.atUnixSeconds,
               })),
@@ -238,6 +261,7 @@ export function buildFamilies(state: ExporterState): Family[] {
       'cause',
       CAUSE_LABELS,
       (t) => t.timeouts,
+      timeoutExemplar(state.exemplars),
     ),
     perQtype(
       server,

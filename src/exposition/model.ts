@@ -8,17 +8,18 @@ export interface ScalarFamily {
   type: 'counter' | 'gauge';
   name: string;
   help: string;
-  samples: { labels: Labels; value: number }[];
+  /** exemplar: counters only (OpenMetrics and protobuf), e.g. the latest timed-out lookup. */
+  samples: { labels: Labels; value: number; exemplar?: Exemplar }[];
 }
 
 /**
- * One observation worth pointing at (a slow or stalled lookup): rendered on the classic
- * bucket whose range holds `value`, in OpenMetrics and protobuf. Labels are small and
- * carry no query names: {pod, dns_id}.
+ * One observation worth pointing at: a slow lookup, rendered on the classic bucket whose
+ * range holds `value`, or a timed-out one, on its timeouts counter; in OpenMetrics and
+ * protobuf. Labels are small and carry no query names: {pod, dns_id}.
  */
 export interface Exemplar {
   labels: Labels;
-  /** The observed latency in seconds. */
+  /** A histogram's: the observed latency in seconds; a counter's: the increment (1). */
   value: number;
   /** When it was observed, Unix seconds (fractions allowed). */
   timestampSeconds: number;

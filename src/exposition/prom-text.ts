@@ -2,7 +2,7 @@
 // scrape's Accept header. Each family becomes a prom-client metric whose values come from
 // the model, so prom-client does the escaping and formatting.
 import { Registry, type RegistryContentType } from 'prom-client';
-import { exemplarsPerBucket } from './exemplars.js';
+import { exemplarsPerBucket, usable } from './exemplars.js';
 import type { Family } from './model.js';
 
 interface PromValue {
@@ -18,7 +18,20 @@ function formatLe(le: number): string {
 }
 
 function valuesOf(f: Family): PromValue[] {
-  if (f.type !== 'histogram') return f.samples.map((s) => ({ labels: s.labels, value: s.value }));
+  if (f.type !== 'histogram')
+    return f.samples.map((s) => ({
+      labels: s.labels,
+      value: s.value,
+      ...(f.type === 'counter' &&
+        s.exemplar &&
+        usable(s.exemplar) && {
+          exemplar: {
+            labelSet: s.exemplar.labels,
+            value: s.exemplar.value,
+            timestamp: s.exemplar.timestampSeconds,
+          },
+        }),
+    }));
   const out: PromValue[] = [];
   for (const s of f.samples) {
     const exemplars = exemplarsPerBucket(s);

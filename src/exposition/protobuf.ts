@@ -6,7 +6,7 @@
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../config.js';
-import { exemplarsPerBucket } from './exemplars.js';
+import { exemplarsPerBucket, usable } from './exemplars.js';
 import type { Exemplar, Family, HistogramSample, Labels } from './model.js';
 import { nativeBucketsOfSlots } from './native-histogram.js';
 
@@ -102,7 +102,12 @@ function familyMsg(f: Family) {
       type: METRIC_TYPE[f.type],
       metric: f.samples.map((s) => ({
         label: labelPairs(s.labels),
-        [f.type]: { value: s.value },
+        [f.type]: {
+          value: s.value,
+          ...(f.type === 'counter' &&
+            s.exemplar &&
+            usable(s.exemplar) && { exemplar: exemplarMsg(s.exemplar) }),
+        },
       })),
     };
   // Prometheus decides "native or classic" once per family, from its first sample: native

@@ -18,7 +18,13 @@ beforeAll(async () => {
     bpffsDir: `${lab.bpffsDir}/exporter`,
     podLogDir: lab.varLogPods,
     // The node's conntrack statistics: those of the lab's node network namespace.
-    extraArgs: ['--conntrack-stat-file', `/proc/${await nodeNetnsPid(lab)}/net/stat/nf_conntrack`],
+    extraArgs: [
+      '--conntrack-stat-file',
+      `/proc/${await nodeNetnsPid(lab)}/net/stat/nf_conntrack`,
+      // The drill-down's events feed the exemplars; port 0 keeps parallel runs apart.
+      '--drilldown-listen-address',
+      '127.0.0.1:0',
+    ],
   });
   await exporter.start();
 }, 120_000);
@@ -74,6 +80,16 @@ describe('drops and conntrack through the exporter (real kernel)', () => {
     expect(sumOf(s, 'dnsrace_dns_retransmits_total', { ...aaaa, cause: 'unanswered' })).toBe(0);
     expect(sumOf(s, 'dnsrace_dns_timeouts_total', { ...aaaa, cause: 'netfilter_drop' })).toBe(1);
     expect(sumOf(s, 'dnsrace_dns_timeouts_total', { ...aaaa, cause: 'unanswered' })).toBe(0);
+    // The timeout names its pod (and DNS id, never the name) as an OpenMetrics exemplar.
+    const om = await (
+      await fetch(`http://127.0.0.1:${exporter.port}/metrics`, {
+        headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+      })
+    ).text();
+    expect(om).toMatch(
+      /^dnsrace_dns_timeouts_total\{namespace="payments",qtype="AAAA",cause="netfilter_drop"\} 1 # \{pod="checkout-1",dns_id="\d+"\} 1 [\d.]+$/m,
+    );
+    expect(om).not.toMatch(/web\.team-a\.svc/);
     // Nobody else was touched.
     expect(sumOf(s, 'dnsrace_netfilter_drops_total', { namespace: 'team-a' })).toBe(0);
     expect(sumOf(s, 'dnsrace_dns_retransmits_total', { namespace: 'team-a' })).toBe(0);

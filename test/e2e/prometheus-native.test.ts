@@ -78,6 +78,22 @@ function model(scale: number): Family[] {
     },
     {
       type: 'counter',
+      name: METRIC.dnsTimeouts,
+      help: 'DNS queries of pods never answered.',
+      samples: [
+        {
+          labels: { namespace: 'stalled', qtype: 'A', cause: 'netfilter_drop' },
+          value: scale,
+          exemplar: {
+            labels: { pod: 'web-2', dns_id: '77' },
+            value: 1,
+            timestampSeconds: EXEMPLAR_TS,
+          },
+        },
+      ],
+    },
+    {
+      type: 'counter',
       name: METRIC.dnsQueries,
       help: 'DNS queries sent by pods.',
       samples: [
@@ -217,6 +233,23 @@ describe('a real Prometheus scraping the exposition', () => {
       expect(Number(ex[0]!.value)).toBe(5.01);
       expect(ex[0]!.timestamp).toBe(EXEMPLAR_TS);
       expect(ex[0]!.series.namespace).toBe('stalled');
+    }
+  });
+
+  it('keeps the timed-out lookup exemplar on the timeouts counter, in OpenMetrics and protobuf', async () => {
+    const now = Date.now() / 1000;
+    for (const job of ['classic', 'native']) {
+      const found = await prometheus!.exemplars(
+        `${METRIC.dnsTimeouts}{job="${job}"}`,
+        now - 600,
+        now + 60,
+      );
+      const ex = found.flatMap((s) => s.exemplars.map((e) => ({ series: s.seriesLabels, ...e })));
+      expect(ex.length, `${job}: ${JSON.stringify(found)}`).toBeGreaterThan(0);
+      expect(ex[0]!.labels).toEqual({ pod: 'web-2', dns_id: '77' });
+      expect(Number(ex[0]!.value)).toBe(1);
+      expect(ex[0]!.timestamp).toBe(EXEMPLAR_TS);
+      expect(ex[0]!.series).toMatchObject({ namespace: 'stalled', cause: 'netfilter_drop' });
     }
   });
 });

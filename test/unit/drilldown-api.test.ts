@@ -9,7 +9,7 @@ import { createDrilldownApp, POD_PAGE_PATTERN, podPagePath } from '../../src/dri
 import type { Lookup } from '../../src/drilldown/lookup.js';
 import { EventRings } from '../../src/drilldown/rings.js';
 import type { DrilldownDeps } from '../../src/drilldown/router.js';
-import { quantileSeconds, recentSlowOf } from '../../src/drilldown/views.js';
+import { quantileSeconds, recentLookupsOf } from '../../src/drilldown/views.js';
 import { parseResolvConf } from '../../src/drilldown/resolv-conf.js';
 import type { Snapshot } from '../../src/snapshot.js';
 
@@ -349,20 +349,42 @@ describe('drill-down API', () => {
 });
 
 describe('exemplar lookups and helpers', () => {
-  it('recentSlow: answered slow lookups of a namespace and qtype, newest first, bounded', () => {
+  it('recentLookupsOf slow: answered slow lookups of a namespace and qtype, newest first, bounded', () => {
     const r = rings();
-    expect(recentSlowOf(r, nameOf, 'shop', 'A', 10)).toEqual(
+    const slow = (ns: string, qtype: 'A' | 'AAAA', limit = 10) =>
+      recentLookupsOf(r, nameOf, ns, qtype, 'slow', limit);
+    expect(slow('shop', 'A')).toEqual(
       [
-        { pod: 'web', dnsId: 6, latencySeconds: 2.5, atUnixSeconds: expect.any(Number) },
-        { pod: 'web', dnsId: 1, latencySeconds: 1.5, atUnixSeconds: expect.any(Number) },
-      ].map((e) => ({ ...e, dnsId: expect.any(Number) })),
+        { pod: 'web', latencySeconds: 2.5 },
+        { pod: 'web', latencySeconds: 1.5 },
+      ].map((e) => ({
+        ...e,
+        dnsId: expect.any(Number),
+        atUnixSeconds: expect.any(Number),
+        cause: 'unanswered',
+      })),
     );
-    const [newest, older] = recentSlowOf(r, nameOf, 'shop', 'A', 10);
+    const [newest, older] = slow('shop', 'A');
     expect(newest!.atUnixSeconds).toBeGreaterThan(older!.atUnixSeconds);
-    expect(recentSlowOf(r, nameOf, 'shop', 'A', 1)).toHaveLength(1);
+    expect(slow('shop', 'A', 1)).toHaveLength(1);
     // timeouts and retransmits have no latency to place in the histogram
-    expect(recentSlowOf(r, nameOf, 'shop', 'AAAA', 10).map((e) => e.pod)).toEqual(['web']);
-    expect(recentSlowOf(r, nameOf, 'team-a', 'A', 10)).toEqual([]);
+    expect(slow('shop', 'AAAA').map((e) => e.pod)).toEqual(['web']);
+    expect(slow('team-a', 'A')).toEqual([]);
+  });
+
+  it('recentLookupsOf timeout: timed-out lookups only, with their cause', () => {
+    const r = rings();
+    const timedOut = recentLookupsOf(r, nameOf, 'shop', 'AAAA', 'timeout', 10);
+    expect(timedOut).toEqual([
+      {
+        pod: 'checkout',
+        dnsId: expect.any(Number),
+        latencySeconds: 15.6,
+        atUnixSeconds: expect.any(Number),
+        cause: 'netfilter_drop',
+      },
+    ]);
+    expect(recentLookupsOf(r, nameOf, 'shop', 'A', 'timeout', 10)).toEqual([]);
   });
 
   it('the pod page pattern is stable and escapes names', () => {

@@ -58,7 +58,7 @@ interface HistogramMsg {
 }
 interface MetricMsg {
   label: LabelPairMsg[];
-  counter?: { value: number };
+  counter?: { value: number; exemplar?: ExemplarMsg };
   gauge?: { value: number };
   histogram?: HistogramMsg;
 }
@@ -459,6 +459,71 @@ describe('exemplars on the classic buckets', () => {
     ]);
     const om = await renderText(families([older, slow, fast, tooLong, nan]), 'openmetrics');
     expect(om.match(/ # \{/g)).toHaveLength(2);
+  });
+});
+
+describe('exemplars on counters (timed-out lookups)', () => {
+  const ts = 1_700_000_100.5;
+  const timedOut: Exemplar = {
+    labels: { pod: 'web-2', dns_id: '77' },
+    value: 1,
+    timestampSeconds: ts,
+  };
+  const families = (exemplar?: Exemplar): Family[] => [
+    {
+      type: 'counter',
+      name: 'dnsrace_dns_timeouts_total',
+      help: 't',
+      samples: [
+        {
+          labels: { namespace: 'a', cause: 'netfilter_drop' },
+          value: 3,
+          ...(exemplar && { exemplar }),
+        },
+        { labels: { namespace: 'a', cause: 'unanswered' }, value: 0 },
+      ],
+    },
+    {
+      type: 'gauge',
+      name: 'g',
+      help: 'gauges carry none',
+      samples: [{ labels: {}, value: 1, ...(exemplar && { exemplar }) }],
+    },
+  ];
+
+  it('renders it in OpenMetrics on its sample only, and never in text 0.0.4', async () => {
+    const om = await renderText(families(timedOut), 'openmetrics');
+    expect(om.split('\n').filter((l) => l.includes(' # {'))).toEqual([
+      `dnsrace_dns_timeouts_total{namespace="a",cause="netfilter_drop"} 3 # {pod="web-2",dns_id="77"} 1 ${ts}`,
+    ]);
+    expect(await renderText(families(timedOut), 'prometheus')).not.toContain('dns_id');
+  });
+
+  it('writes it into the protobuf Counter, and the counters agree across formats', async () => {
+    const [counter, gauge] = decode(encodeProtobuf(families(timedOut)));
+    expect(counter!.metric.map((m) => m.counter)).toEqual([
+      {
+        value: 3,
+        exemplar: {
+          label: [
+            { name: 'pod', value: 'web-2' },
+            { name: 'dns_id', value: '77' },
+          ],
+          value: 1,
+          timestamp: { seconds: 1_700_000_100, nanos: 500_000_000 },
+        },
+      },
+      { value: 0 },
+    ]);
+    expect(gauge!.metric[0]!.gauge).toEqual({ value: 1 });
+    const text = await renderText(families(timedOut), 'prometheus');
+    expect(text).toContain('dnsrace_dns_timeouts_total{namespace="a",cause="netfilter_drop"} 3');
+  });
+
+  it('leaves out an unusable one', () => {
+    const bad = { ...timedOut, labels: { pod: 'p'.repeat(130), dns_id: '1' } };
+    const [counter] = decode(encodeProtobuf(families(bad)));
+    expect(counter!.metric[0]!.counter).toEqual({ value: 3 });
   });
 });
 

@@ -22,10 +22,28 @@ function state(): ExporterState {
     dropMode: 'tracepoint',
     identitySources: () => [{ source: 'kube-api', state: 'degraded' }],
     eventStats: () => ({ perfLost: 2 }),
-    exemplars: (ns, qtype) =>
-      ns === 'team-a' && qtype === 'A'
-        ? [{ pod: 'web-1', dnsId: 4242, latencySeconds: 5.1, atUnixSeconds: 1_700_000_000 }]
-        : [],
+    exemplars: (ns, qtype, kind) =>
+      ns !== 'team-a' || qtype !== 'A'
+        ? []
+        : kind === 'slow'
+          ? [
+              {
+                pod: 'web-1',
+                dnsId: 4242,
+                latencySeconds: 5.1,
+                atUnixSeconds: 1_700_000_000,
+                cause: 'unanswered',
+              },
+            ]
+          : [
+              {
+                pod: 'web-2',
+                dnsId: 77,
+                latencySeconds: 15.2,
+                atUnixSeconds: 1_700_000_100.5,
+                cause: 'netfilter_drop',
+              },
+            ],
     conntrack: undefined,
     capabilities: undefined,
     bpftoolFailures: new Map([['map_dump', 2]]),
@@ -133,6 +151,14 @@ describe('text exposition', () => {
     expect(text).toMatch(
       /^dnsrace_dns_query_duration_seconds_bucket\{namespace="team-a",qtype="A",le="5\.65685424949238"\} 9 # \{pod="web-1",dns_id="4242"\} 5\.1 1700000000$/m,
     );
+    // A timed-out lookup rides on the timeouts counter of its cause, value 1 (one timeout).
+    expect(text).toMatch(
+      /^dnsrace_dns_timeouts_total\{namespace="team-a",qtype="A",cause="netfilter_drop"\} 1 # \{pod="web-2",dns_id="77"\} 1 1700000100\.5$/m,
+    );
+    expect(text).toMatch(
+      /^dnsrace_dns_timeouts_total\{namespace="team-a",qtype="A",cause="unanswered"\} 0$/m,
+    );
+    expect(text.match(/ # \{/g)).toHaveLength(2);
     expect(text).toContain('# TYPE dnsrace_dns_queries counter');
     expect(text).toMatch(/^dnsrace_dns_queries_total\{namespace="team-a",qtype="A"\} 10$/m);
     expect(text.trimEnd().endsWith('# EOF')).toBe(true);

@@ -216,7 +216,7 @@ export class Exporter {
       try {
         this.state.snapshot = await readDnsSnapshot({
           dump: (pin) => this.bpftool.mapDump(pin),
-          dumpPerCpuSummed: (pin) => this.bpftool.mapDump(pin, { perCpu: 'sum' }),
+          dumpMany: (pins) => this.bpftool.mapDumpMany(pins),
           sweep: (keys, deadlineNs) => loader.sweepTimeouts(keys, deadlineNs),
           pins,
           dropPins,

@@ -17,6 +17,8 @@ import {
   parseCgroupShow,
   parseLinkShow,
   parseMapDumpHex,
+  splitPlainDumps,
+  isStaleBatchErrno,
   parseMapDumpPlain,
   parseMapShow,
   parseProgRun,
@@ -325,6 +327,36 @@ export class Bpftool {
       ? this.parse(r, (s) => parseMapDumpPlain(s, what))
       : this.parse(r, (s) => decodeRawEntries(parseMapDumpHex(s, what), basename(pin), what));
     return options?.perCpu === 'sum' ? sumPerCpu(entries) : entries;
+  }
+
+  /**
+   * Dumps several maps in one bpftool process (`bpftool batch file`, plain mode): one spawn
+   * instead of one per map. Each dump ends with its "Found N elements" line, which splits the
+   * output. bpftool 7.5 closes each dumped map's fd twice, and the stale EBADF makes the batch
+   * end with "reading batch file failed: Bad file descriptor" and exit 255 after every command
+   * ran: with all dumps complete, that is not a failure. A map pinned with BTF by an earlier
+   * version prints JSON without that line: then each map is dumped on its own.
+   */
+  async mapDumpMany(pins: readonly string[]): Promise<MapEntry[][]> {
+    if (pins.length <= 1) return Promise.all(pins.map((p) => this.mapDump(p)));
+    const r = await this.withTempDir(async (dir) => {
+      const file = join(dir, 'batch');
+      await writeFile(
+        file,
+        pins.map((p) => formatBatchLine(['map', 'dump', 'pinned', p])).join('\n') + '\n',
+      );
+      return this.run(['batch', 'file', file], { stdoutToFile: true });
+    });
+    const dumps = splitPlainDumps(r.stdout);
+    const complete = dumps.length === pins.length;
+    if (r.failed && !(complete && isStaleBatchErrno(this.errorText(r)))) throw this.error(r);
+    if (!complete) return Promise.all(pins.map((p) => this.mapDump(p)));
+    return dumps.map((text, i) => {
+      const what = `map dump ${pins[i]!}`;
+      return this.parse(r, () =>
+        decodeRawEntries(parseMapDumpHex(text, what), basename(pins[i]!), what),
+      );
+    });
   }
 
   /** Raw key/value bytes of every entry (plain-mode hex; maps without key/value BTF). */

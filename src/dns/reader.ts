@@ -1,7 +1,7 @@
 // One read of the kernel maps: sweep unanswered queries into timeouts, then dump the
 // counters and name every row's cgroup. The exporter runs this on a timer and serves
 // scrapes from the result.
-import type { MapEntry, SummedMapEntry } from '../bpf/bpftool-output.js';
+import { sumPerCpu, type MapEntry, type SummedMapEntry } from '../bpf/bpftool-output.js';
 import type { PendingKey } from '../bpf/sweep-request.js';
 import { healthFromPerCpu } from '../bpf/dns-health.js';
 import type { MapOccupancy, Snapshot } from '../snapshot.js';
@@ -37,7 +37,8 @@ export interface DropMapPins {
 
 export interface DnsReaderDeps {
   dump: (pin: string) => Promise<MapEntry[]>;
-  dumpPerCpuSummed: (pin: string) => Promise<SummedMapEntry[]>;
+  /** Several maps in one bpftool process, in the order given. */
+  dumpMany: (pins: string[]) => Promise<MapEntry[][]>;
   sweep: (keys: PendingKey[], deadlineNs: bigint) => Promise<unknown>;
   pins: DnsMapPins;
   dropPins: DropMapPins | undefined;
@@ -92,14 +93,25 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
   const expired = expiredPendingKeys(pending, deps.monotonicNs(), deps.deadlineNs);
   if (expired.length > 0) await step('timeout_sweep', () => deps.sweep(expired, deps.deadlineNs));
   const drop = deps.dropPins;
-  const [stats, retryIndex, health, clientAddrs, drops, dropHealth] = await Promise.all([
-    step('stats_dump', () => deps.dump(pins.dns_stats)),
-    step('retry_index_dump', () => deps.dump(pins.dns_retry_index)),
-    step('health_dump', () => deps.dumpPerCpuSummed(pins.dns_health)),
-    step('client_addrs_dump', () => deps.dump(pins.dns_client_addrs)),
-    drop ? step('drops_dump', () => deps.dump(drop.packet_drops)) : undefined,
-    drop ? step('drop_health_dump', () => deps.dumpPerCpuSummed(drop.drop_health)) : undefined,
-  ]);
+  // One bpftool process for the rest: a spawn costs more than a small map's dump.
+  const [
+    stats = [],
+    retryIndex = [],
+    healthPerCpu = [],
+    clientAddrs = [],
+    drops,
+    dropHealthPerCpu,
+  ] = await step('maps_dump', () =>
+    deps.dumpMany([
+      pins.dns_stats,
+      pins.dns_retry_index,
+      pins.dns_health,
+      pins.dns_client_addrs,
+      ...(drop ? [drop.packet_drops, drop.drop_health] : []),
+    ]),
+  );
+  const health = sumPerCpu(healthPerCpu);
+  const dropHealth = dropHealthPerCpu && sumPerCpu(dropHealthPerCpu);
   const dumped = decodeDnsStats(stats);
   const plan = deps.lifecycle.plan(dumped, deps.sight);
   let rows = dumped;

@@ -213,6 +213,17 @@ describe('DnsProgramLoader', () => {
       queries: 0,
       timeouts: [0, 0, 0],
     });
+    // One batch of dumps reads what one dump per map reads, in the order asked (bpftool
+    // 7.5's batch exits 255 after map commands; mapDumpMany knows that quirk).
+    const pins = ['dns_stats', 'dns_health', 'dns_pending', 'dns_stats'].map(
+      (m) => loaded.maps[m]!,
+    );
+    const many = await bpftool.mapDumpMany(pins);
+    expect(many).toEqual(await Promise.all(pins.map((p) => bpftool.mapDump(p))));
+    expect(many[0]!.length).toBeGreaterThan(0);
+    await expect(bpftool.mapDumpMany([pins[0]!, `${bpffsDir}/maps/no_such_map`])).rejects.toThrow(
+      /no_such_map/,
+    );
     // The reloaded programs use the reused maps.
     const prog = await bpftool.progShow(loaded.programs.dns_sweep_timeouts!);
     expect(prog.map_ids).toEqual(

@@ -15,6 +15,10 @@ export interface ExporterOptions {
   extraArgs?: string[];
   /** Runs the exporter through this command (e.g. setpriv with fewer capabilities). */
   commandPrefix?: string[];
+  /** The compiled exporter (dist/src/main.js) instead of src/main.ts under tsx. */
+  compiledMain?: string;
+  /** Extra environment (e.g. a PATH without a tool), on top of the test's own. */
+  env?: Record<string, string>;
 }
 
 export class ExporterProcess {
@@ -31,9 +35,9 @@ export class ExporterProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     const o = this.options;
     const args = [
-      '--import',
-      'tsx',
-      path.join(ROOT, 'src', 'main.ts'),
+      ...(o.compiledMain
+        ? [o.compiledMain]
+        : ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')]),
       '--listen-address',
       '127.0.0.1:0',
       '--cgroup-root',
@@ -55,7 +59,7 @@ export class ExporterProcess {
       cwd: ROOT,
       reject: false,
       all: true,
-      env: { NODE_NAME: 'lab-node' },
+      env: { NODE_NAME: 'lab-node', ...o.env },
     });
     this.child = child;
     child.all?.on('data', (d: Buffer) => (this.output += d.toString()));

@@ -7,7 +7,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { parseBtfMapSpecs, parseBtfStruct, parseMapDumpHex } from '../../src/bpf/bpftool-output.js';
+import {
+  isStaleBatchErrno,
+  parseBtfMapSpecs,
+  parseBtfStruct,
+  parseMapDumpHex,
+  splitPlainDumps,
+} from '../../src/bpf/bpftool-output.js';
 import {
   decodeBytes,
   decodeRawEntries,
@@ -115,6 +121,25 @@ describe('parseMapDumpHex', () => {
   ])('%s', (_name, text, want) => {
     if (typeof want === 'number') expect(parseMapDumpHex(text)).toHaveLength(want);
     else expect(() => parseMapDumpHex(text, 'map dump X')).toThrow(want);
+  });
+});
+
+describe('batched plain dumps', () => {
+  it('splits after each "Found N elements" line, empty dumps included', () => {
+    const one = 'key: 01 00 00 00  value: 02 00 00 00\nFound 1 element\n';
+    const empty = 'Found 0 elements\n';
+    const parts = splitPlainDumps(one + empty + one);
+    expect(parts).toEqual([one.trimEnd(), empty.trimEnd(), one.trimEnd()]);
+    expect(parts.map((p) => parseMapDumpHex(p).length)).toEqual([1, 0, 1]);
+    expect(splitPlainDumps('[{"key": 1}]')).toEqual([]);
+  });
+
+  it.each([
+    ['Error: reading batch file failed: Bad file descriptor\n', true],
+    ['Error: reading batch file failed: Input/output error', false],
+    ['Error: bpf obj get (/x): No such file or directory', false],
+  ])('isStaleBatchErrno(%j) = %s', (text, stale) => {
+    expect(isStaleBatchErrno(text)).toBe(stale);
   });
 });
 

@@ -72,7 +72,7 @@ export function decodePendingKey(b: Uint8Array, at = 0): PendingKey {
   };
 }
 
-/** A dns_pending key as a plain (BTF-formatted) map dump prints it. */
+/** A dns_pending key as a decoded dump holds it (src/bpf/map-layouts.ts). */
 export function pendingKeyFromDump(key: JsonValue): PendingKey {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
     throw new Error(`dns_pending key: expected an object, got ${JSON.stringify(String(key))}`);

@@ -92,7 +92,7 @@ function cString(v: unknown, where: string): string {
   throw new Error(`dns_cgroup_names: ${where} is not a string`);
 }
 
-/** dns_cgroup_names dump (BTF-formatted) -> id -> name. */
+/** dns_cgroup_names dump (decoded by src/bpf/map-layouts.ts) -> id -> name. */
 export function decodeCgroupNames(
   entries: readonly { key: unknown; value?: unknown }[],
 ): Map<bigint, CgroupName> {

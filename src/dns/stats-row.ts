@@ -1,5 +1,5 @@
 // Decodes rows of the pinned dns_stats map (bpf/dns.h: struct dns_stats_key -> struct dns_stats)
-// from bpftool's BTF-formatted dump. Pure: tested against recorded dumps.
+// from a dump decoded by src/bpf/map-layouts.ts (the shape of bpftool's BTF view). Pure.
 import { CAUSE_LABELS, QTYPE_LABELS, type QtypeLabel, RCODE_LABELS } from '../metrics/names.js';
 import { LAT_SLOTS } from '../bpf/latency-buckets.js';
 

@@ -1,4 +1,4 @@
-// Decodes the drop maps of bpf/drops.h from bpftool's BTF-formatted dumps. Pure.
+// Decodes the drop maps of bpf/drops.h from dumps decoded by src/bpf/map-layouts.ts. Pure.
 import { addrFromBytes } from '../net/addr.js';
 import { DROP_REASON_LABELS, QTYPE_LABELS, type QtypeLabel } from '../metrics/names.js';
 

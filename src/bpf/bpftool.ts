@@ -38,6 +38,7 @@ import {
   type RawMapEntry,
   type SummedMapEntry,
 } from './bpftool-output.js';
+import { sweepStaleTempDirs, tempDirPrefix } from './temp-dirs.js';
 import { decodeRawEntries } from './map-layouts.js';
 import { parseJsonBigInt, type JsonValue } from './json-bigint.js';
 
@@ -655,7 +656,7 @@ export class Bpftool {
   }
 
   private async withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-    const dir = await mkdtemp(join(await this.tmpDir(), 'dnsrace-bpftool-'));
+    const dir = await mkdtemp(join(await this.tmpDir(), tempDirPrefix()));
     try {
       return await fn(dir);
     } finally {
@@ -665,13 +666,22 @@ export class Bpftool {
 
   private tmpDir(): Promise<string> {
     this.tmpDirPromise ??= (async () => {
-      if (this.tmpDirOption) return this.tmpDirOption;
-      try {
-        await access('/dev/shm', fsConstants.W_OK);
-        return '/dev/shm';
-      } catch {
-        return tmpdir();
+      let root = this.tmpDirOption;
+      if (!root) {
+        try {
+          await access('/dev/shm', fsConstants.W_OK);
+          root = '/dev/shm';
+        } catch {
+          root = tmpdir();
+        }
       }
+      const swept = await sweepStaleTempDirs(root);
+      if (swept.length > 0)
+        this.log.debug(
+          { root, swept },
+          'removed scratch directories of bpftool calls of dead processes',
+        );
+      return root;
     })();
     return this.tmpDirPromise;
   }

@@ -14,10 +14,12 @@ require_node
 # bind9-dnsutils (dig), conntrack (netlink statistics), python3 (glibc getaddrinfo client),
 # gcc (the conntrack race client); qemu-system-x86, busybox-static, kmod, cpio, xz-utils, zstd
 # (the kernel matrix: Debian kernels booted under qemu, test/kernel-matrix/README.md);
-# chromium (the drill-down page, driven headless by playwright-core).
+# chromium (the drill-down page, driven headless by playwright-core); tshark (the bench's
+# comparison with a user-space capture); util-linux (setpriv: the least-privilege test); openssl
+# (certificates for the Kubernetes client's TLS tests).
 ensure_packages clang llvm libbpf-dev clang-format dnsmasq-base musl-tools iproute2 iptables nftables tcpdump \
 	bind9-dnsutils conntrack python3 procps util-linux gcc libc6-dev \
-	qemu-system-x86 busybox-static kmod cpio xz-utils zstd chromium
+	qemu-system-x86 busybox-static kmod cpio xz-utils zstd chromium tshark openssl
 ensure_bpftool
 ensure_bpffs
 ensure_node_modules

@@ -1,11 +1,12 @@
 // Pod identity from the Kubernetes API: list, then watch, this node's pods, and answer
 // UID → pod and IP → pod from the resulting cache.
 //
-// Why not client-node's ListWatch/makeInformer (1.4.0, dist/cache.js): it stops for good after
-// any error other than 410 (no retry, no backoff), lists in one request (no limit/continue), does
-// not ask for bookmarks, keys objects by namespace/name rather than UID, ignores ERROR events
-// other than 410, and has no way to bound a hung request. The loop below uses client-node's
-// KubeConfig (auth, TLS), CoreV1Api (list) and Watch (the streaming watch request) and does the
+// Why not @kubernetes/client-node: importing it costs ~68 MB of RSS (the exporter runs on every
+// node, with a budget of 120 MB), and its ListWatch/makeInformer (1.4.0, dist/cache.js) stops for
+// good after any error other than 410 (no retry, no backoff), lists in one request (no
+// limit/continue), does not ask for bookmarks, keys objects by namespace/name rather than UID,
+// ignores ERROR events other than 410, and has no way to bound a hung request. Two plain requests
+// (kube-client.ts: a list page, a streaming watch) are all this needs; the loop below does the
 // bookkeeping itself, following client-go's reflector where it matters:
 // - first list with resourceVersion "0" (served from the API server's watch cache), later lists
 //   at the last seen resourceVersion, and a consistent list ("") only after such a list got 410;
@@ -14,18 +15,12 @@
 // - any other end of the watch: reconnect from the last resourceVersion, after a capped,
 //   jittered exponential backoff unless the watch had stayed up for a while.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ApiException,
-  CoreV1Api,
-  Watch,
-  type ConfigurationOptions,
-  Observable,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { Agent } from 'node:http';
 import { Backoff, type BackoffOptions } from './kube-backoff.js';
-import { kubePodFromApi, type KubePod } from './kube-pod.js';
+import { createKubeAgent, kubeGetJson, kubeWatch } from './kube-client.js';
+import type { KubeApiConfig } from './kube-config.js';
+import { kubePodFromApi, type ApiPod, type KubePod } from './kube-pod.js';
+import { KubeApiError } from './kube-request.js';
 import { KubePodStore, type DeletedPod } from './kube-pod-store.js';
 import type { PodInfo, PodInfoSource } from './types.js';
 
@@ -56,6 +51,8 @@ export interface KubeApiHealth {
   readonly events: Readonly<Record<WatchEventType, number>>;
   /** Pod objects that lacked a uid, namespace or name. */
   readonly malformedPods: number;
+  /** Watch stream lines that were no event (not JSON, no type): skipped. */
+  readonly malformedLines: number;
   readonly pods: number;
   readonly deletedRetained: number;
   /** Clock time of the last list or watch event, undefined before the first list. */
@@ -64,7 +61,8 @@ export interface KubeApiHealth {
 }
 
 export interface KubeApiPodSourceOptions {
-  readonly kubeConfig: KubeConfig;
+  /** Server, TLS and credentials (chooseKubeConnection). */
+  readonly kubeConfig: KubeApiConfig;
   /** Only pods with spec.nodeName equal to this are listed and watched. */
   readonly nodeName: string;
   readonly log: IdentityLogger;
@@ -105,6 +103,12 @@ type WatchEnd =
 
 const PODS_PATH = '/api/v1/pods';
 
+/** A PodList page as JSON: the fields the list reads. */
+interface ApiPodList {
+  readonly metadata?: { readonly resourceVersion?: string; readonly continue?: string };
+  readonly items?: readonly ApiPod[];
+}
+
 export class KubeApiPodSource implements PodInfoSource {
   readonly name = 'kube-api';
   readonly #nodeName: string;
@@ -112,8 +116,8 @@ export class KubeApiPodSource implements PodInfoSource {
   readonly #log: IdentityLogger;
   readonly #origin: string;
   readonly #fallback: string;
-  readonly #api: CoreV1Api;
-  readonly #watch: Watch;
+  readonly #config: KubeApiConfig;
+  readonly #agent: Agent;
   readonly #store: KubePodStore;
   readonly #backoff: Backoff;
   readonly #healthyWatchMs: number;
@@ -137,6 +141,7 @@ export class KubeApiPodSource implements PodInfoSource {
   #lists = 0;
   #watches = 0;
   #malformed = 0;
+  #malformedLines = 0;
   readonly #events: Record<WatchEventType, number> = {
     ADDED: 0,
     MODIFIED: 0,
@@ -152,8 +157,8 @@ export class KubeApiPodSource implements PodInfoSource {
     this.#log = opts.log;
     this.#origin = opts.origin ?? 'kubeconfig';
     this.#fallback = opts.fallback ?? 'the next identity source';
-    this.#api = opts.kubeConfig.makeApiClient(CoreV1Api);
-    this.#watch = new Watch(opts.kubeConfig);
+    this.#config = opts.kubeConfig;
+    this.#agent = createKubeAgent(opts.kubeConfig);
     this.#now = opts.now ?? (() => performance.now());
     this.#random = opts.random ?? Math.random;
     this.#store = new KubePodStore({
@@ -191,6 +196,7 @@ export class KubeApiPodSource implements PodInfoSource {
     this.#stop.abort();
     this.#abortWatch?.();
     await this.#running;
+    this.#agent.destroy();
     this.#setState('disabled', 'stopped');
   }
 
@@ -254,6 +260,7 @@ export class KubeApiPodSource implements PodInfoSource {
       watchRestarts: Math.max(0, this.#watches - 1),
       events: { ...this.#events },
       malformedPods: this.#malformed,
+      malformedLines: this.#malformedLines,
       pods: stats.pods,
       deletedRetained: stats.deletedRetained,
       ...(this.#lastSyncAt === undefined ? {} : { lastSyncAt: this.#lastSyncAt }),
@@ -308,21 +315,32 @@ export class KubeApiPodSource implements PodInfoSource {
     let cont: string | undefined;
     let version: string;
     do {
-      const page = await this.#api.listPodForAllNamespaces(
-        {
-          fieldSelector: this.#fieldSelector,
-          limit: this.#pageSize,
-          // The API server refuses resourceVersion together with continue: the token pins it.
-          ...(cont !== undefined ? { _continue: cont } : rv === '' ? {} : { resourceVersion: rv }),
-        },
-        this.#requestOptions(),
+      const page = asPodList(
+        await kubeGetJson(
+          this.#config,
+          PODS_PATH,
+          {
+            fieldSelector: this.#fieldSelector,
+            limit: this.#pageSize,
+            // The API server refuses resourceVersion together with continue: the token pins it.
+            ...(cont !== undefined ? { continue: cont } : rv === '' ? {} : { resourceVersion: rv }),
+          },
+          {
+            agent: this.#agent,
+            // Bounds the whole page, headers and body, and lets stop() cancel it.
+            signal: AbortSignal.any([
+              this.#stop.signal,
+              AbortSignal.timeout(this.#requestTimeoutMs),
+            ]),
+          },
+        ),
       );
       for (const raw of page.items ?? []) {
-        const pod = kubePodFromApi(raw);
+        const pod = kubePodFromApi(raw ?? {});
         if (pod === null) this.#malformed++;
         else pods.push(pod);
       }
-      cont = page.metadata?._continue || undefined;
+      cont = page.metadata?.continue || undefined;
       version = page.metadata?.resourceVersion ?? '';
     } while (cont !== undefined);
     const { added, deleted } = this.#store.replaceAll(pods);
@@ -347,14 +365,14 @@ export class KubeApiPodSource implements PodInfoSource {
   #watchOnce(): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve) => {
       let settled = false;
-      let request: AbortController | undefined;
       let timer: NodeJS.Timeout | undefined;
+      // Runs only from timers, stop() and kubeWatch's callbacks: never before abortRequest is set.
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.#abortWatch = undefined;
-        request?.abort();
+        abortRequest();
         resolve(end);
       };
       const arm = (ms: number, what: string) => {
@@ -366,42 +384,41 @@ export class KubeApiPodSource implements PodInfoSource {
       arm(this.#requestTimeoutMs, 'no response to the watch request');
       this.#watches++;
 
-      const onEvent = (type: string, obj: unknown) => {
-        if (settled) return;
-        arm(this.#watchIdleTimeoutMs, 'no watch event or bookmark');
-        const end = this.#handleEvent(type, obj);
-        if (end !== undefined) finish(end);
-      };
-      const onDone = (err: unknown) => {
-        if (err === null || err === undefined) finish({ kind: 'closed' });
-        else if (isGone(err)) finish({ kind: 'gone' });
-        else finish({ kind: 'error', reason: describeError(err), err });
-      };
       const timeoutSeconds = Math.floor(this.#watchTimeoutSeconds * (1 + this.#random()));
-      this.#watch
-        .watch(
-          PODS_PATH,
-          {
-            allowWatchBookmarks: true,
-            fieldSelector: this.#fieldSelector,
-            resourceVersion: this.#lastSyncRv,
-            timeoutSeconds,
-          },
-          onEvent,
-          onDone,
-        )
-        .then(
-          (controller) => {
-            request = controller;
-            if (settled) {
-              controller.abort(); // stopped or timed out while the request was on its way
-              return;
-            }
+      const abortRequest = kubeWatch(
+        this.#config,
+        PODS_PATH,
+        {
+          watch: true,
+          allowWatchBookmarks: true,
+          fieldSelector: this.#fieldSelector,
+          resourceVersion: this.#lastSyncRv,
+          timeoutSeconds,
+        },
+        {
+          onOpen: () => {
+            if (settled) return;
             arm(this.#watchIdleTimeoutMs, 'no watch event or bookmark');
             this.#setConnected();
           },
-          (err: unknown) => finish({ kind: 'error', reason: describeError(err), err }),
-        );
+          onEvent: ({ type, object }) => {
+            if (settled) return;
+            arm(this.#watchIdleTimeoutMs, 'no watch event or bookmark');
+            const end = this.#handleEvent(type, object);
+            if (end !== undefined) finish(end);
+          },
+          onMalformed: (reason) => {
+            this.#malformedLines++;
+            this.#log.debug({ reason }, 'skipped a watch line that is no event');
+          },
+          onEnd: (err) => {
+            if (err === undefined) finish({ kind: 'closed' });
+            else if (isGone(err)) finish({ kind: 'gone' });
+            else finish({ kind: 'error', reason: describeError(err), err });
+          },
+        },
+        this.#agent,
+      );
     });
   }
 
@@ -412,7 +429,7 @@ export class KubeApiPodSource implements PodInfoSource {
       case 'MODIFIED':
       case 'DELETED': {
         this.#events[type]++;
-        const pod = kubePodFromApi(obj as V1Pod);
+        const pod = kubePodFromApi((obj ?? {}) as ApiPod);
         if (pod === null) this.#malformed++;
         else if (type === 'DELETED') this.#store.markDeleted(pod.info.uid, pod);
         else this.#store.upsert(pod);
@@ -442,22 +459,6 @@ export class KubeApiPodSource implements PodInfoSource {
       ?.resourceVersion;
     if (typeof rv === 'string' && rv !== '') this.#lastSyncRv = rv;
     this.#lastSyncAt = this.#now();
-  }
-
-  /** Per-request options: bounds the request and lets stop() cancel it. */
-  #requestOptions(): ConfigurationOptions {
-    const signal = AbortSignal.any([
-      this.#stop.signal,
-      AbortSignal.timeout(this.#requestTimeoutMs),
-    ]);
-    const withSignal: ObservableMiddleware = {
-      pre: (ctx) => {
-        ctx.setSignal(signal);
-        return new Observable(Promise.resolve(ctx));
-      },
-      post: (ctx) => new Observable(Promise.resolve(ctx)),
-    };
-    return { middleware: [withSignal], middlewareMergeStrategy: 'append' };
   }
 
   async #pause(ms: number): Promise<void> {
@@ -506,31 +507,30 @@ export class KubeApiPodSource implements PodInfoSource {
 }
 
 function isGone(err: unknown): boolean {
-  if (err instanceof ApiException) return err.code === 410;
-  return (err as { statusCode?: unknown } | null)?.statusCode === 410;
+  return err instanceof KubeApiError && err.statusCode === 410;
 }
 
-/** One line that names the failure without client-node's multi-line ApiException dump. */
+/** The list answer, checked for the shape the loop relies on. */
+function asPodList(body: unknown): ApiPodList {
+  const items = (body as { items?: unknown } | null)?.items;
+  if (typeof body !== 'object' || body === null || (items !== undefined && !Array.isArray(items)))
+    throw new Error('the answer to the pod list is not a PodList');
+  return body as ApiPodList;
+}
+
+/** One line that names the failure: HTTP status and the Status reason, or the socket error. */
 export function describeError(err: unknown): string {
-  if (err instanceof ApiException) {
-    const code = err.code as number;
-    let detail = '';
-    try {
-      const status = JSON.parse(String(err.body)) as { reason?: string; message?: string };
-      detail = [status.reason, status.message].filter(Boolean).join(': ');
-    } catch {
-      // not a Status object: the code says enough
-    }
-    return `HTTP ${code}${detail ? ` ${detail}` : ''}${rbacHint(code)}`;
-  }
-  const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
-  if (typeof statusCode === 'number' && err instanceof Error)
-    return `HTTP ${statusCode} ${err.message}${rbacHint(statusCode)}`;
+  if (err instanceof KubeApiError) return `${err.message}${rbacHint(err.statusCode)}`;
   if (err instanceof Error) {
     if (err.name === 'AbortError' || err.name === 'TimeoutError') return 'request timed out';
-    return err.message;
+    return firstLine(err.message);
   }
-  return String(err);
+  return firstLine(String(err));
+}
+
+function firstLine(text: string): string {
+  const nl = text.indexOf('\n');
+  return nl < 0 ? text : text.slice(0, nl);
 }
 
 function rbacHint(code: number): string {

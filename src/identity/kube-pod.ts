@@ -1,9 +1,43 @@
-// A Kubernetes V1Pod, as the API lists or watches it, reduced to what identity needs. Pure.
-// Watch events carry raw JSON rather than client-node's deserialised models, so every field is
-// read defensively: a malformed object yields null or an empty field, never an exception.
+// A Kubernetes v1 Pod, as the API lists or watches it, reduced to what identity needs. Pure.
+// Lists and watch events are raw JSON, so every field is read defensively: a malformed object
+// yields null or an empty field, never an exception.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import type { PodInfo, WorkloadRef } from './types.js';
+
+/** metadata.ownerReferences[] of a pod as JSON: the fields identity reads. */
+export interface ApiOwnerReference {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly name?: string;
+  readonly uid?: string;
+  readonly controller?: boolean;
+}
+
+/** A v1 Pod object as JSON (core/v1 types.go): only the fields identity reads, all optional. */
+export interface ApiPod {
+  readonly metadata?: {
+    readonly uid?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+    readonly ownerReferences?: readonly ApiOwnerReference[];
+  };
+  readonly spec?: {
+    readonly nodeName?: string;
+    readonly hostNetwork?: boolean;
+    readonly initContainers?: ReadonlyArray<{ readonly name?: string }>;
+    readonly containers?: ReadonlyArray<{ readonly name?: string }>;
+  };
+  readonly status?: {
+    readonly phase?: string;
+    readonly podIP?: string;
+    readonly podIPs?: ReadonlyArray<{ readonly ip?: string }>;
+    readonly hostIP?: string;
+    readonly hostIPs?: ReadonlyArray<{ readonly ip?: string }>;
+  };
+}
 
 /** One pod as the Kubernetes API source keeps it. */
 export interface KubePod {
@@ -31,7 +65,7 @@ const POD_UID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const CRONJOB_JOB_NAME = /^(.+)-(\d{8,})$/;
 
 /** Maps one pod object; null when it lacks what a pod must have (uid, namespace, name). */
-export function kubePodFromApi(pod: V1Pod): KubePod | null {
+export function kubePodFromApi(pod: ApiPod): KubePod | null {
   const meta = pod.metadata;
   const uid = meta?.uid?.toLowerCase();
   const namespace = meta?.namespace;
@@ -81,7 +115,7 @@ export function kubePodFromApi(pod: V1Pod): KubePod | null {
  * Mirror pods (owned by their Node) and bare pods have no workload.
  */
 export function workloadOf(
-  owners: readonly V1OwnerReference[] | undefined,
+  owners: readonly ApiOwnerReference[] | undefined,
   labels: Readonly<Record<string, string>> | undefined,
 ): WorkloadRef | undefined {
   const owner = owners?.find((o) => o?.controller === true);

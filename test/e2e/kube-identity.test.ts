@@ -1,6 +1,6 @@
 // The exporter naming lab pods from the Kubernetes API, then falling back to /var/log/pods
 // when the API goes away. A real API server cannot run here: the API is the fake Kubernetes
-// API server of test/support (list/watch over HTTP, driven through client-node unchanged).
+// API server of test/support (list/watch over HTTP, driven through the exporter's own client).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,6 @@
 // A fake Kubernetes API server for tests: a real API server cannot run here, so this local HTTP
-// server speaks just enough of the protocol for pods that client-node's own code paths (KubeConfig,
-// CoreV1Api, Watch) run unchanged against it:
+// server speaks just enough of the protocol for pods that the exporter's own client
+// (src/identity/kube-client.ts) runs unchanged against it:
 // - GET /api/v1/pods lists as a PodList with metadata.resourceVersion, in pages with limit and
 //   continue tokens that pin a snapshot (and refuses resourceVersion together with continue);
 // - ...&watch=true streams newline-delimited JSON watch events with chunked transfer encoding,
@@ -165,7 +165,7 @@ export class FakeKubeApiServer {
     return this.#watchers.size;
   }
 
-  /** Writes a kubeconfig (plain http, bearer token) that points client-node at this server. */
+  /** Writes a kubeconfig (plain http, bearer token) that points the exporter at this server. */
   async writeKubeconfig(dir: string): Promise<string> {
     return writeKubeconfig(dir, this.url, this.token);
   }

@@ -1,12 +1,11 @@
 // KubeApiPodSource against a fake Kubernetes API server (test/support/fake-kube-api.ts): a real
 // API server cannot run here, so a local HTTP server speaks the list/watch protocol, and the
-// source reaches it through a kubeconfig file and client-node's real KubeConfig, CoreV1Api and
-// Watch code. Backoff timings are injected (20 ms doubling to 160 ms) to keep the file fast.
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
+// source reaches it through a kubeconfig file (loadKubeconfig) and its real HTTP client
+// (kube-client.ts). Backoff timings are injected (20 ms doubling to 160 ms) to keep the file fast.
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CgroupIndex } from '../../src/identity/cgroup-index.js';
@@ -14,6 +13,7 @@ import {
   KubeApiPodSource,
   type KubeApiPodSourceOptions,
 } from '../../src/identity/kube-api-source.js';
+import { loadKubeconfig } from '../../src/identity/kube-config.js';
 import { PodLogDirectory } from '../../src/identity/pod-log-directory.js';
 import { CgroupIdentityResolver } from '../../src/identity/resolver.js';
 import {
@@ -59,8 +59,7 @@ async function startSource(
   over: Partial<KubeApiPodSourceOptions> = {},
   kubeconfigPath?: string,
 ): Promise<KubeApiPodSource> {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(kubeconfigPath ?? (await fake.writeKubeconfig(dir)));
+  const kubeConfig = loadKubeconfig(kubeconfigPath ?? (await fake.writeKubeconfig(dir)));
   const log = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
   const source = new KubeApiPodSource({
     kubeConfig,
@@ -371,10 +370,60 @@ describe('KubeApiPodSource against a fake Kubernetes API server', () => {
   it('reports refused credentials as degraded, with the RBAC rule to check', async () => {
     const source = await startSource({}, await writeKubeconfig(dir, fake.url, 'wrong-token'));
     await waitFor('degraded', () => source.health().state === 'degraded');
+    // One line: the status, the API's own Status reason and message, and the RBAC rule to check.
     expect(source.health().reason).toBe(
-      'listing pods failed: HTTP 401 (the service account needs list and watch on pods)',
+      'listing pods failed: HTTP 401 Unauthorized: fake Kubernetes API server: wrong or missing token (the service account needs list and watch on pods)',
     );
     await expect(source.whenSynced(1_000)).resolves.toBe(false);
+  });
+
+  it('re-reads a rotated token from its tokenFile: refused, then connected without a restart', async () => {
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'expired-token\n');
+    const kubeconfig = join(dir, 'kubeconfig.yaml');
+    await writeFile(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: fake',
+        'clusters:',
+        `- {name: fake, cluster: {server: "${fake.url}"}}`,
+        'users:',
+        '- {name: sa, user: {tokenFile: token}}',
+        'contexts:',
+        '- {name: fake, context: {cluster: fake, user: sa}}',
+        '',
+      ].join('\n'),
+    );
+    fake.addPod(makePod({ uid: UID_A, name: 'web-a' }));
+    const source = await startSource({}, kubeconfig);
+    await waitFor('refused', () => source.health().state === 'degraded');
+    expect(source.health().reason).toMatch(/^listing pods failed: HTTP 401 /);
+
+    await writeFile(tokenFile, `${fake.token}\n`); // the kubelet rotates the projected token
+    await watching(source);
+    expect(source.lookupByUid(UID_A)?.name).toBe('web-a');
+  });
+
+  it('bounds a list request that never gets an answer, and says so in one line', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket)); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    });
+    const { port } = silent.address() as { port: number };
+    const source = await startSource(
+      { requestTimeoutMs: 150 },
+      await writeKubeconfig(dir, `http://127.0.0.1:${port}`, 't'),
+    );
+    const t0 = performance.now();
+    await waitFor('degraded', () => source.health().state === 'degraded');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
+    expect(source.health().reason).toBe('listing pods failed: request timed out');
+    expect(sockets.size).toBeGreaterThanOrEqual(1);
   });
 
   it('with the API unreachable, degrades and the resolver falls back to /var/log/pods until the API comes up', async () => {

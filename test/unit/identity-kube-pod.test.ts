@@ -1,6 +1,10 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, kubePodFromApi, workloadOf } from '../../src/identity/kube-pod.js';
+import {
+  canonicalIp,
+  kubePodFromApi,
+  workloadOf,
+  type ApiPod,
+} from '../../src/identity/kube-pod.js';
 import type { WorkloadRef } from '../../src/identity/types.js';
 
 const UID = '6dc88073-2128-40d6-9dbc-0ba508da7fe8';
@@ -15,7 +19,7 @@ function pod(over: {
   podIPs?: string[];
   hostIPs?: string[];
   phase?: string;
-}): V1Pod {
+}): ApiPod {
   return {
     metadata: {
       uid: UID,
@@ -244,7 +248,7 @@ describe('kubePodFromApi', () => {
     expect(got?.info.workload).toBeUndefined();
   });
 
-  it.each<[string, V1Pod]>([
+  it.each<[string, ApiPod]>([
     ['no metadata', { spec: { containers: [] } }],
     ['no uid', { metadata: { namespace: 'a', name: 'b' } }],
     ['uid that is no pod UID', { metadata: { uid: 'x', namespace: 'a', name: 'b' } }],

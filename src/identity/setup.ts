@@ -10,6 +10,7 @@ import { CgroupIdentityResolver } from './resolver.js';
 import type { Cgroup2Mount } from './mountinfo.js';
 
 const REFRESH_MS = 30_000;
+const INITIAL_SYNC_WAIT_MS = 2_000;
 
 export interface IdentitySetup {
   resolver: CgroupIdentityResolver;
@@ -72,7 +73,14 @@ export async function setUpIdentity(o: IdentityOptions): Promise<IdentitySetup> 
       log: log.child({ source: 'kube-api' }),
     });
     kube.start();
-    await kube.whenSynced(2_000); // name pods before the first map read when the API is quick
+    // Name pods before the first map read when the API is quick; never wait long for a slow one.
+    const synced = await kube.whenSynced(INITIAL_SYNC_WAIT_MS);
+    if (!synced && kube.health().state === 'connecting')
+      log.warn(
+        { podLogDir: o.podLogDir, waitedMs: INITIAL_SYNC_WAIT_MS },
+        `the Kubernetes API has not listed this node's pods yet; ${o.podLogDir} names them until it does ` +
+          '(check the API server load and the route to it if this persists)',
+      );
   } else log.info({ reason: conn.reason }, 'pod identity from the pod log directory only');
   const stops = [cgroups.startPeriodicRefresh(REFRESH_MS), pods.startPeriodicRefresh(REFRESH_MS)];
   const resolver = new CgroupIdentityResolver({

@@ -766,13 +766,15 @@ static __always_inline void query_addrs_load(struct __sk_buff *skb, const struct
 }
 
 /*
- * Finds the DNS header in a TCP segment. Returns 1 with *msg_off and *h set if the segment
- * starts a DNS message, 0 if it carries no payload (handshake, ACK, FIN: not an error), or
- * minus the health counter to bump. Only segments that start a message are paired: the
- * 2-byte length prefix and the header must be in this segment.
+ * Finds the DNS header in a TCP segment. Returns 1 with *msg_off, *msg_end and *h set if the
+ * segment starts a DNS message, 0 if it carries no payload (handshake, ACK, FIN: not an
+ * error), or minus the health counter to bump. Only segments that start a message are
+ * paired: the 2-byte length prefix and the header must be in this segment. *msg_end is where
+ * the message ends by its length prefix, or the segment end if that comes first: a question
+ * that runs past the message's own end is truncated, whatever follows it in the segment.
  */
 static __always_inline int tcp_message(struct __sk_buff *skb, const struct l4_loc *l, __u64 len,
-				       __u64 *msg_off, struct dns_hdr *h)
+				       __u64 *msg_off, __u64 *msg_end, struct dns_hdr *h)
 {
 	struct dns_tcp_start start;
 	__u64 payload;
@@ -784,7 +786,9 @@ static __always_inline int tcp_message(struct __sk_buff *skb, const struct l4_lo
 	if (doff < 5)
 		return -HEALTH_PARSE_TRUNCATED;
 	payload = l->l4_off + doff * 4;
-	if (payload >= len)
+	if (payload > len)
+		return -HEALTH_PARSE_TRUNCATED; /* the header is longer than the segment */
+	if (payload == len)
 		return 0;
 	if (bpf_skb_load_bytes(skb, payload, &start, sizeof(start)) < 0)
 		return -HEALTH_PARSE_TCP_NOT_START;
@@ -793,6 +797,9 @@ static __always_inline int tcp_message(struct __sk_buff *skb, const struct l4_lo
 	    start.hdr.qdcount != bpf_htons(1))
 		return -HEALTH_PARSE_TCP_NOT_START;
 	*msg_off = payload + 2;
+	*msg_end = payload + 2 + bpf_ntohs(start.length);
+	if (*msg_end > len)
+		*msg_end = len; /* the message goes on in later segments */
 	__builtin_memcpy(h, &start.hdr, sizeof(*h));
 	return 1;
 }
@@ -879,7 +886,7 @@ __noinline int dns_message(struct __sk_buff *skb, __u64 loc)
 	struct dns_hdr h;
 	struct l4_loc l;
 	__u64 len = skb->len;
-	__u64 msg_off, q_off, avail, now;
+	__u64 msg_off, msg_end = len, q_off, avail, now;
 	__u16 flags;
 	bool answer;
 	int slot, kind;
@@ -892,7 +899,7 @@ __noinline int dns_message(struct __sk_buff *skb, __u64 loc)
 			return 0;
 		}
 	} else {
-		int r = tcp_message(skb, &l, len, &msg_off, &h);
+		int r = tcp_message(skb, &l, len, &msg_off, &msg_end, &h);
 
 		if (r < 0)
 			health_inc(-r);
@@ -915,7 +922,7 @@ __noinline int dns_message(struct __sk_buff *skb, __u64 loc)
 	}
 
 	q_off = msg_off + DNS_HDR_LEN;
-	avail = len > q_off ? len - q_off : 0;
+	avail = msg_end > q_off ? msg_end - q_off : 0;
 	if (avail < 1 + DNS_QUESTION_TAIL) {
 		health_inc(HEALTH_PARSE_TRUNCATED);
 		return 0;

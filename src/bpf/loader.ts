@@ -386,28 +386,44 @@ export class DnsProgramLoader {
     );
     await mkdir(this.bpffsDir, { recursive: true });
 
-    const dns = await this.objects.load(this.objPath, this.progDir);
-    const programs = dns.pins;
-    const missing = this.attachments.filter((a) => !programs[a.program]).map((a) => a.program);
+    // Loaded beside the pins of an earlier run, which a crash leaves attached and counting.
+    const staging = join(this.bpffsDir, 'progs_new');
+    const dns = await this.objects.load(this.objPath, staging);
+    const missing = this.attachments.filter((a) => !dns.pins[a.program]).map((a) => a.program);
     if (missing.length > 0) {
-      await rm(this.progDir, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true });
       throw new Error(
-        `${this.objPath} has no program ${missing.join(', ')} (has ${Object.keys(programs).sort().join(', ')})`,
+        `${this.objPath} has no program ${missing.join(', ')} (has ${Object.keys(dns.pins).sort().join(', ')})`,
       );
     }
+    const programs = Object.fromEntries(
+      Object.keys(dns.pins).map((name) => [name, join(this.progDir, name)]),
+    );
     try {
-      // Load first, then swap: the window with no program attached is two bpftool runs.
-      await this.detachOurs();
-      for (const a of this.attachments) {
-        await this.bpftool.cgroupAttach(this.cgroupDir, a.attachType, programs[a.program]!, {
-          multi: true,
-        });
+      if (await this.keepIdenticalPrograms(dns.pins)) {
+        // Swapping identical programs would only open a window with nothing attached.
+        await rm(staging, { recursive: true, force: true });
+        this.log.info(
+          { cgroupDir: this.cgroupDir },
+          'the programs of an earlier run are still pinned and identical: kept them attached',
+        );
+      } else {
+        // Load first, then swap: the window with no program attached is two bpftool runs.
+        await this.detachOurs();
+        await rm(this.progDir, { recursive: true, force: true });
+        await rename(staging, this.progDir);
+        for (const a of this.attachments) {
+          await this.bpftool.cgroupAttach(this.cgroupDir, a.attachType, programs[a.program]!, {
+            multi: true,
+          });
+        }
       }
     } catch (err) {
       await this.detachOurs().catch((e: unknown) =>
         this.log.warn({ err: e }, 'rollback: detach failed'),
       );
       await rm(this.progDir, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true });
       throw err;
     }
     this.log.info(
@@ -469,6 +485,55 @@ export class DnsProgramLoader {
     const inputs = encodeSweepRequests(keys, deadlineNs);
     const results = await this.bpftool.progRunMany(join(this.progDir, DNS_SWEEP_PROGRAM), inputs);
     return { runs: results.length, retvals: results.map((r) => r.retval) };
+  }
+
+  /**
+   * Whether an earlier run left every program pinned with the same instructions (tag) and maps
+   * as the ones just loaded; if so, makes sure each of its cgroup programs is attached, once.
+   * Programs are read by pin. Where IDs can be listed (CAP_SYS_ADMIN) the attachment is
+   * checked by ID; where they cannot (`cgroup show` lists nothing), a program is attached
+   * again and a refusal taken as "attached already": the kernel refuses the same program
+   * twice (EINVAL; bpftool prints only "failed to attach program").
+   */
+  private async keepIdenticalPrograms(fresh: Record<string, string>): Promise<boolean> {
+    const old = await Promise.all(
+      Object.entries(fresh).map(async ([name, pin]) => {
+        const oldPin = join(this.progDir, name);
+        if (!(await exists(oldPin))) return undefined;
+        const [o, n] = await Promise.all([
+          this.bpftool.progShow(oldPin),
+          this.bpftool.progShow(pin),
+        ]);
+        const maps = (p: { map_ids?: number[] }) => [...(p.map_ids ?? [])].sort().join(',');
+        return o.tag === n.tag && maps(o) === maps(n) ? { name, id: o.id } : undefined;
+      }),
+    );
+    if (old.length === 0 || old.includes(undefined)) return false;
+    const listed = await this.bpftool.cgroupShow(this.cgroupDir).catch(() => []);
+    for (const a of this.attachments) {
+      const id = old.find((p) => p?.name === a.program)!.id;
+      const times = listed.filter((x) => x.id === id).length;
+      if (times === 1) continue;
+      try {
+        await this.bpftool.cgroupAttach(
+          this.cgroupDir,
+          a.attachType,
+          join(this.progDir, a.program),
+          {
+            multi: true,
+          },
+        );
+        this.log.warn(
+          { program: a.program, cgroupDir: this.cgroupDir },
+          'an earlier run left its program pinned but not attached: attached it',
+        );
+      } catch (err) {
+        const refused =
+          err instanceof BpftoolError && /failed to attach program/.test(err.errorText);
+        if (!refused || listed.length > 0) throw err;
+      }
+    }
+    return true;
   }
 
   /** Detaches every program with one of our names from the cgroup, by id. */

@@ -192,8 +192,11 @@ describe('DnsProgramLoader', () => {
       'dns_egress:cgroup_inet_egress',
       'dns_ingress:cgroup_inet_ingress',
     ]);
+    // The same object again: the crashed run's programs stay attached (a swap would leave a
+    // window with nothing attached), and nothing is attached beside them.
     const progIds = (await bpftool.cgroupShow(cgroupDir)).map((a) => a.id).sort();
-    expect(progIds).not.toEqual(firstProgIds); // replaced, not left attached beside the new ones
+    expect(progIds).toEqual(firstProgIds);
+    expect(readdirSync(bpffsDir)).not.toContain('progs_new');
     expect(loaded.reusedMaps).toEqual(
       expect.arrayContaining(['dns_stats', 'dns_pending', 'dns_retry_index', 'dns_health']),
     );

@@ -17,6 +17,7 @@ const CAPS = ['bpf', 'perfmon', 'net_admin'];
 let lab: Lab;
 let exporter: ExporterProcess;
 let bpffsDir: string;
+let options: ConstructorParameters<typeof ExporterProcess>[0];
 
 beforeAll(async () => {
   const setpriv = await execa('setpriv', ['--version'], { reject: false });
@@ -24,7 +25,7 @@ beforeAll(async () => {
     throw new Error('setpriv not found: apt-get install util-linux', { cause: setpriv });
   lab = await Lab.create({});
   bpffsDir = `${lab.bpffsDir}/exporter`;
-  exporter = new ExporterProcess({
+  options = {
     cgroupRoot: lab.cgroupDir,
     bpffsDir,
     podLogDir: lab.varLogPods,
@@ -37,7 +38,8 @@ beforeAll(async () => {
       '--no-new-privs',
       '--',
     ],
-  });
+  };
+  exporter = new ExporterProcess(options);
   await exporter.start();
 }, 120_000);
 
@@ -82,6 +84,20 @@ describe('least privilege: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN only (real kernel
       want,
     );
     expect(sumOf(s, 'dnsrace_bpftool_failures_total')).toBe(0);
+  }, 60_000);
+
+  it('after SIGKILL, a restart keeps the identical programs attached, once each', async () => {
+    const before = await exporter.freshScrape();
+    await exporter.kill();
+    exporter = new ExporterProcess(options);
+    await exporter.start();
+    expect(exporter.logs).toMatch(/programs of an earlier run are still pinned and identical/);
+    expect(await attachedTo(lab.cgroupDir)).toEqual(['dns_egress', 'dns_ingress']);
+    const after = await exporter.freshScrape();
+    const q = (s: typeof before) =>
+      sumOf(s, 'dnsrace_dns_queries_total', { namespace: 'least-priv' });
+    expect(q(after)).toBeGreaterThanOrEqual(q(before)); // the pinned maps kept counting
+    expect(q(after)).toBeGreaterThan(0);
   }, 60_000);
 
   it('detaches everything on SIGTERM and keeps only the map pins', async () => {

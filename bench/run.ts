@@ -20,6 +20,7 @@ import {
 import { fmt, summarize, type Summary } from './lib/stats.js';
 import { createSyntheticPods } from './lib/pods.js';
 import { ExporterProcess } from '../test/support/exporter-process.js';
+import { vsCapture } from './vs-capture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
@@ -131,6 +132,13 @@ async function main(): Promise<Record<string, unknown>> {
     result.mapRead = await mapRead(bpftool, bins, loaded.maps.dns_stats!);
     await loader.stop({ purge: true });
     result.scrape = await scrape(bins, scratch);
+    result.vsCapture = await vsCapture({
+      bins,
+      cgroup2: cgroup2Mount(),
+      quick,
+      log,
+      aborted: () => aborted,
+    });
   } finally {
     if (restoreStats)
       await restoreStats().catch((e: unknown) => log('restoring bpf_stats failed', e));

@@ -117,7 +117,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
     capability: 'PERFMON',
     why:
       'load the drop-attribution programs (raw tracepoint kfree_skb, fexit __nf_conntrack_confirm), which read kernel ' +
-      "memory, and open the drill-down's perf event buffer; without it drop attribution falls back to mode none",
+      "memory, the map iterators that read dns_stats and dns_pending, and open the drill-down's perf event buffer; " +
+      'without it drop attribution falls back to mode none and those maps are read with slower bpftool dumps',
     without: 'degraded',
     standIns: sysAdminStandsIn,
   },

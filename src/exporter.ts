@@ -9,6 +9,7 @@ import { Bpftool } from './bpf/bpftool.js';
 import { DnsProgramLoader } from './bpf/loader.js';
 import type { MapInfo } from './bpf/bpftool-output.js';
 import { chooseCgroupRoot } from './cgroup-root.js';
+import { MapReader } from './bpf/map-reader.js';
 import { checkOwnCapabilities, type CapabilityCheck } from './capabilities.js';
 import { PACKAGE_ROOT, type Config } from './config.js';
 import { PodSeriesBudget } from './dns/pod-budget.js';
@@ -175,6 +176,7 @@ export class Exporter {
       log.warn({ fallback: why }, `drop attribution: ${drop.mode} mode, because ${why}`);
 
     const pins = pickPins(loaded.maps, DNS_MAPS);
+    const maps = new MapReader(this.bpftool, loaded.iterators);
     const dropPins =
       drop.mode === 'none' ? undefined : pickPins(loaded.maps, ['packet_drops', 'drop_health']);
     const maxEntries: Record<string, number> = {};
@@ -215,8 +217,8 @@ export class Exporter {
       this.state.conntrack = reading;
       try {
         this.state.snapshot = await readDnsSnapshot({
-          dump: (pin) => this.bpftool.mapDump(pin),
-          dumpMany: (pins) => this.bpftool.mapDumpMany(pins),
+          dump: (pin) => maps.dump(pin),
+          dumpMany: (pins) => maps.dumpMany(pins),
           sweep: (keys, deadlineNs) => loader.sweepTimeouts(keys, deadlineNs),
           pins,
           dropPins,
@@ -264,7 +266,7 @@ export class Exporter {
       maps: loaded.maps,
       cgroupRoot,
       nameOf: (id) => identityLabels(resolver.resolve(id)),
-      statsRows: async () => decodeDnsStats(await this.bpftool.mapDump(pins.dns_stats)),
+      statsRows: async () => decodeDnsStats(await maps.dump(pins.dns_stats)),
     });
     const loop = () => {
       if (this.stopped) return;

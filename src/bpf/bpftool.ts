@@ -254,6 +254,11 @@ export class Bpftool {
     await this.check(args);
   }
 
+  /** Loads objPath's first program, an iterator over the pinned map, and pins its link at path. */
+  async iterPin(objPath: string, path: string, mapPin: string): Promise<void> {
+    await this.check(['iter', 'pin', objPath, path, 'map', 'pinned', mapPin]);
+  }
+
   async cgroupDetach(cgroupDir: string, attachType: string, prog: ObjectRef): Promise<void> {
     await this.check(['cgroup', 'detach', cgroupDir, attachType, ...refArgs(prog)]);
   }

@@ -14,6 +14,7 @@ import {
   mapUpdateArgs,
   type LoggerLike,
 } from '../../src/bpf/bpftool.js';
+import { MapReader } from '../../src/bpf/map-reader.js';
 import type { JsonObject } from '../../src/bpf/bpftool-output.js';
 import {
   DROP_MAPS,
@@ -151,7 +152,7 @@ describe('DnsProgramLoader', () => {
     ]);
     expect(await bpftool.isLinkPin(loaded.programs.dns_egress!)).toBe(false); // cgroup_skb: a program pin
     firstProgIds = (await bpftool.cgroupShow(cgroupDir)).map((a) => a.id).sort();
-    expect(readdirSync(bpffsDir).sort()).toEqual(['links', 'maps', 'progs']); // no staging dir left
+    expect(readdirSync(bpffsDir).sort()).toEqual(['iters', 'links', 'maps', 'progs']); // no staging dir left
 
     // This host refuses fexit (EPERM): the kfree_skb raw tracepoint alone.
     const drops = loaded.dropAttribution;
@@ -216,6 +217,14 @@ describe('DnsProgramLoader', () => {
       queries: 0,
       timeouts: [0, 0, 0],
     });
+    // The pinned iterators read what bpftool dumps, as files.
+    expect(Object.keys(loaded.iterators).sort()).toEqual(['dns_pending', 'dns_stats']);
+    const reader = new MapReader(bpftool, loaded.iterators);
+    for (const m of ['dns_stats', 'dns_pending', 'dns_health']) {
+      const viaReader = await reader.dump(loaded.maps[m]!);
+      expect(viaReader, m).toEqual(await bpftool.mapDump(loaded.maps[m]!));
+    }
+    expect((await reader.dump(loaded.maps.dns_stats!)).length).toBeGreaterThan(0);
     // One batch of dumps reads what one dump per map reads, in the order asked (bpftool
     // 7.5's batch exits 255 after map commands; mapDumpMany knows that quirk).
     const pins = ['dns_stats', 'dns_health', 'dns_pending', 'dns_stats'].map(
@@ -280,6 +289,7 @@ describe('DnsProgramLoader', () => {
     expect(await bpftool.cgroupShow(cgroupDir)).toEqual([]);
     expect(existsSync(`${bpffsDir}/progs`)).toBe(false);
     expect(existsSync(`${bpffsDir}/links`)).toBe(false);
+    expect(existsSync(`${bpffsDir}/iters`)).toBe(false);
     expect(await allLinkIds()).not.toContain(firstLinkId);
     expect(readdirSync(`${bpffsDir}/maps`)).toEqual(
       expect.arrayContaining(['dns_stats', 'dns_pending', 'dns_retry_index', ...DROP_MAPS]),

@@ -62,6 +62,9 @@ describe('least privilege: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN only (real kernel
     expect(cap('CAP_SYS_ADMIN')).toBe(0);
     expect(exporter.logs).toMatch(/missing capability CAP_SYS_ADMIN, needed to let libbpf find/);
     expect(exporter.logs).not.toMatch(/failed to get btf/);
+    // The map iterators are tracing programs: CAP_BPF and CAP_PERFMON load them.
+    expect(exporter.logs).not.toMatch(/cannot pin an iterator/);
+    expect((await readdir(`${bpffsDir}/iters`)).sort()).toEqual(['dns_pending', 'dns_stats']);
     // The kfree_skb tracepoint needs only CAP_PERFMON.
     expect(sumOf(s, 'dnsrace_drop_attribution_mode', { mode: 'tracepoint' })).toBe(1);
     expect(await attachedTo(lab.cgroupDir)).toEqual(['dns_egress', 'dns_ingress']);

@@ -4,6 +4,7 @@
 // insert failures where fexit is attached, reads the maps and writes a JSON report
 // (report.ts) to /dev/ttyS1. The guest is a throw-away VM: the probe changes its root netns,
 // cgroup tree and nft ruleset freely, and the VM powers off afterwards.
+import { MapReader } from '../../src/bpf/map-reader.js';
 import { execa, type ResultPromise } from 'execa';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
@@ -406,6 +407,25 @@ async function main(): Promise<void> {
     const nftDropped = (await step('nft counter', nftDropCounter)) ?? NaN;
 
     const maps = loaded.maps;
+    // The pinned map iterators (kernel >= 5.9) read what bpftool dumps.
+    await step('map iterators', async () => {
+      const reader = new MapReader(bpftool, loaded.iterators);
+      const pinned = Object.keys(loaded.iterators).sort().join(',');
+      if (pinned !== 'dns_pending,dns_stats') throw new Error(`iterators pinned: '${pinned}'`);
+      for (const m of ['dns_stats', 'dns_pending']) {
+        const [viaIterator, viaDump] = await Promise.all([
+          reader.dump(maps[m]!),
+          bpftool.mapDump(maps[m]!),
+        ]);
+        const key = (e: { key: unknown }) =>
+          JSON.stringify(e.key, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+        const a = viaIterator.map(key).sort();
+        const b = viaDump.map(key).sort();
+        if (m === 'dns_stats' && (a.length === 0 || a.join('|') !== b.join('|')))
+          throw new Error(`${m}: ${a.length} rows by iterator, ${b.length} by dump`);
+      }
+      say(`map iterators: ${pinned}`);
+    });
     const sweepKeys = await step('timeout sweep', async () => {
       const pending = await bpftool.mapDump(maps.dns_pending!);
       for (const e of pending) {

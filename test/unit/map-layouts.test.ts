@@ -23,6 +23,7 @@ import {
   STRUCTS,
   type StructName,
 } from '../../src/bpf/map-layouts.js';
+import { parseIteratorRecords } from '../../src/bpf/map-reader.js';
 import { headerBtf } from '../support/header-btf.js';
 
 const NAMES = Object.keys(STRUCTS) as StructName[];
@@ -187,5 +188,22 @@ describe('decoding with the layouts', () => {
       'x',
     );
     expect(row).toEqual({ key: [1, 2], value: [3] });
+  });
+});
+
+describe('parseIteratorRecords (pinned map iterators)', () => {
+  it('splits key and value bytes entry after entry', () => {
+    const buf = Buffer.from([1, 2, 10, 11, 12, 3, 4, 13, 14, 15]);
+    expect(parseIteratorRecords(buf, 2, 3, 'it')).toEqual([
+      { key: Buffer.from([1, 2]), value: Buffer.from([10, 11, 12]) },
+      { key: Buffer.from([3, 4]), value: Buffer.from([13, 14, 15]) },
+    ]);
+    expect(parseIteratorRecords(Buffer.alloc(0), 2, 3, 'it')).toEqual([]);
+  });
+
+  it('refuses a length that is not whole entries, naming the iterator', () => {
+    expect(() => parseIteratorRecords(Buffer.alloc(7), 2, 3, 'iterator /p')).toThrow(
+      /iterator \/p: 7 bytes is not a whole number of 5-byte entries/,
+    );
   });
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bpftool } from '../src/bpf/bpftool.js';
 import { DnsProgramLoader } from '../src/bpf/loader.js';
+import { readIterator } from '../src/bpf/map-reader.js';
 import { decodeDnsStats } from '../src/dns/stats-row.js';
 import { buildHelpers, type BenchBinaries } from './lib/build.js';
 import {
@@ -129,7 +130,12 @@ async function main(): Promise<Record<string, unknown>> {
     await restoreStats();
     restoreStats = undefined;
 
-    result.mapRead = await mapRead(bpftool, bins, loaded.maps.dns_stats!);
+    result.mapRead = await mapRead(
+      bpftool,
+      bins,
+      loaded.maps.dns_stats!,
+      loaded.iterators.dns_stats,
+    );
     await loader.stop({ purge: true });
     result.scrape = await scrape(bins, scratch);
     result.vsCapture = await vsCapture({
@@ -280,24 +286,35 @@ async function packetCost(
 }
 
 /** dns_stats with synthetic rows for N pods: the exporter's read versus bpftool alone versus the batch floor. */
-async function mapRead(bpftool: Bpftool, bins: BenchBinaries, pin: string) {
+async function mapRead(
+  bpftool: Bpftool,
+  bins: BenchBinaries,
+  pin: string,
+  iterator: string | undefined,
+) {
+  if (!iterator) throw new Error('the loader pinned no iterator over dns_stats (see its log)');
   const out: Record<string, unknown>[] = [];
   log(`\n## dns_stats read (3 rows per pod, ${P.dumpReps} reps each)`);
   log(
-    'pods | entries | exporter read ms (bpftool.mapDump+decode) | bpftool map dump process ms | batch floor ms (in-process) | batch floor ms (a process) | read/floor | read/process floor',
+    'pods | entries | exporter read ms (pinned iterator + decode) | bpftool.mapDump+decode ms | bpftool map dump process ms | batch floor ms (in-process) | batch floor ms (a process) | read/floor | read/process floor',
   );
   for (const pods of P.pods) {
     if (aborted) throw new Error('interrupted');
     await execa(bins.mapbatch, ['fill', pin, String(pods)]);
     const exporterRead: number[] = [];
+    const dumpRead: number[] = [];
     const bpftoolProc: number[] = [];
     // The floor as the exporter would pay it: a process started per read (as bpftool is).
     const floorProc: number[] = [];
     let rows = 0;
     for (let i = 0; i < P.dumpReps; i++) {
       let t0 = process.hrtime.bigint();
-      rows = decodeDnsStats(await bpftool.mapDump(pin)).length;
+      rows = decodeDnsStats(await readIterator(iterator, 'dns_stats')).length;
       exporterRead.push(ms(t0));
+      t0 = process.hrtime.bigint();
+      const dumped = decodeDnsStats(await bpftool.mapDump(pin)).length;
+      dumpRead.push(ms(t0));
+      if (dumped !== rows) throw new Error(`iterator read ${rows} rows, bpftool dump ${dumped}`);
       t0 = process.hrtime.bigint();
       await execa('bpftool', ['map', 'dump', 'pinned', pin], { stdout: 'ignore' });
       bpftoolProc.push(ms(t0));
@@ -320,6 +337,7 @@ async function mapRead(bpftool: Bpftool, bins: BenchBinaries, pin: string) {
       entries: Number(f[1]),
       decodedRows: rows,
       exporterReadMs: summarize(exporterRead),
+      dumpReadMs: summarize(dumpRead),
       bpftoolProcessMs: summarize(bpftoolProc),
       batchFloorMs: floorMs,
       batchFloorProcessMs: summarize(floorProc),
@@ -328,7 +346,7 @@ async function mapRead(bpftool: Bpftool, bins: BenchBinaries, pin: string) {
     };
     out.push(row);
     log(
-      `${String(pods).padEnd(4)} | ${String(row.entries).padEnd(7)} | ${fmt(row.exporterReadMs, 2).padEnd(41)} | ${fmt(row.bpftoolProcessMs, 2).padEnd(27)} | ${fmt(floorMs, 3).padEnd(26)} | ${fmt(row.batchFloorProcessMs, 2).padEnd(25)} | ${row.ratio.toFixed(0)}x | ${row.ratioToProcessFloor.toFixed(1)}x`,
+      `${String(pods).padEnd(4)} | ${String(row.entries).padEnd(7)} | ${fmt(row.exporterReadMs, 2).padEnd(44)} | ${fmt(row.dumpReadMs, 2).padEnd(26)} | ${fmt(row.bpftoolProcessMs, 2).padEnd(27)} | ${fmt(floorMs, 3).padEnd(26)} | ${fmt(row.batchFloorProcessMs, 2).padEnd(25)} | ${row.ratio.toFixed(0)}x | ${row.ratioToProcessFloor.toFixed(1)}x`,
     );
   }
   return out;

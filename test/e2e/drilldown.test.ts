@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type Pod } from '../lab/index.js';
 import { ExporterProcess } from '../support/exporter-process.js';
@@ -76,7 +77,10 @@ beforeAll(async () => {
     extraArgs: ['--drilldown-listen-address', '127.0.0.1:0', '--slow-lookup-threshold', '1s'],
   });
   await exporter.start();
-  const m = /"drilldownAddress":"127\.0\.0\.1:(\d+)"/.exec(exporter.logs);
+  // /readyz turns 200 after the first map read; the drill-down server starts just after it.
+  const address = /"drilldownAddress":"127\.0\.0\.1:(\d+)"/;
+  for (let i = 0; i < 100 && !address.test(exporter.logs); i++) await sleep(100);
+  const m = address.exec(exporter.logs);
   if (!m) throw new Error(`the exporter did not log its drill-down address:\n${exporter.logs}`);
   base = `http://127.0.0.1:${m[1]}`;
   glibc = await lab.addPod({ namespace: 'shop', name: 'checkout' });

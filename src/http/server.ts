@@ -1,7 +1,9 @@
 // HTTP surface: /metrics (served from the last snapshot, never waits for bpftool),
-// /healthz (the process answers) and /readyz (programs attached and maps read once).
-import express, { type Request, type Response } from 'express';
-import type { Server } from 'node:http';
+// /healthz (the process answers) and /readyz (programs attached and maps read once); and the
+// transport limits that this listener and the drill-down's share (listen()).
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { contentTypeOf, renderText, type TextFormat } from '../exposition/prom-text.js';
 import { encodeProtobuf, PROTOBUF_CONTENT_TYPE } from '../exposition/protobuf.js';
@@ -71,9 +73,38 @@ async function render(
   return { contentType: contentTypeOf(format), body: await renderText(families, format) };
 }
 
+/** Longest request target served; Prometheus sends `/metrics` with no query. */
+export const MAX_URL_BYTES = 2048;
+
+/** True when the request announces a body (every route here is read-only and takes none). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Refuses what no route here takes, before any route runs: long URLs (414) and methods other
+ * than GET and HEAD (405). Bodies are refused for both listeners in listen().
+ */
+function refuseUnservable(req: Request, res: Response, next: NextFunction): void {
+  const refuse = (status: number, message: string) => {
+    // A refused request's body is never read: close instead of draining it for keep-alive.
+    if (hasBody(req)) res.set('Connection', 'close');
+    res.status(status).type('text/plain').send(`${message}\n`);
+  };
+  if (req.originalUrl.length > MAX_URL_BYTES)
+    return refuse(414, `URL longer than ${MAX_URL_BYTES} bytes`);
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.set('Allow', 'GET, HEAD');
+    return refuse(405, `${req.method} not allowed: this server is read-only`);
+  }
+  next();
+}
+
 export function createApp(deps: HttpDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(refuseUnservable);
   app.get('/metrics', async (req: Request, res: Response) => {
     const format = negotiateFormat(req.get('accept'));
     try {
@@ -108,9 +139,50 @@ export function createApp(deps: HttpDeps): express.Express {
   return app;
 }
 
+/**
+ * Transport limits of both listeners (/metrics and the drill-down). A client that opens a
+ * connection and trickles its headers (slowloris) is answered 408 and closed after
+ * HEADERS_TIMEOUT_MS, checked every CONNECTION_CHECK_MS (Node's defaults, 60 s checked every
+ * 30 s, let each such connection live 90 s). Headers over Node's 16 KiB get 431 and a close.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const CONNECTION_CHECK_MS = 1_000;
+
+/**
+ * Neither listener takes a request body: a GET or HEAD that announces one gets 413 before
+ * routing, and the connection is closed rather than the body read. Other methods reach the
+ * app, which answers 405.
+ */
+function refusedBody(req: IncomingMessage, res: ServerResponse): boolean {
+  if (!hasBody(req) || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  res
+    .writeHead(413, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' })
+    .end('request bodies are not accepted\n');
+  return true;
+}
+
+/** CONNECT (a proxy request) would otherwise just be dropped: answer it like any refused method. */
+function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
+  socket.end(
+    'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+  );
+}
+
 export function listen(app: express.Express, host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer(
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: CONNECTION_CHECK_MS,
+      },
+      (req, res) => {
+        if (!refusedBody(req, res)) app(req, res);
+      },
+    );
+    server.on('connect', refuseConnect);
+    server.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import { pino } from 'pino';
 import { createApp, listen } from '../../src/http/server.js';
 import type { Family } from '../../src/exposition/model.js';
@@ -59,6 +59,32 @@ describe('HTTP surface', () => {
     const nf = await fetch(`${base}/nope`);
     expect(nf.status).toBe(404);
     expect(await nf.text()).toMatch(/try \/metrics/);
+  });
+
+  it.each([
+    ['POST', '/metrics', {}, '', 405],
+    ['DELETE', '/readyz', {}, '', 405],
+    ['OPTIONS', '/nope', {}, '', 405],
+    ['GET', `/metrics?${'a'.repeat(3000)}`, {}, '', 414],
+    ['GET', '/metrics', { 'content-length': '5' }, 'hello', 413],
+    ['GET', '/metrics', { 'transfer-encoding': 'chunked' }, 'x', 413],
+    ['GET', '/metrics', { 'content-length': '0' }, '', 200],
+    ['HEAD', '/metrics', {}, '', 200],
+  ] as const)('%s %s (%o) -> %i', async (method, path, headers, body, status) => {
+    const base = new URL(await start(true));
+    const got = await new Promise<{ status: number; allow?: string }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: base.hostname, port: base.port, method, path, headers },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, allow: res.headers.allow });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(got.status).toBe(status);
+    if (status === 405) expect(got.allow).toBe('GET, HEAD');
   });
 
   it('names the address when the port is taken', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { buildWhenStale } from './build-when-stale.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './exec.js';
@@ -11,19 +11,9 @@ export const LAB_CACHE_DIR = join(REPO_ROOT, '.cache/lab');
 /** Path of the static musl getaddrinfo client; (re)built when missing or older than gai.c. */
 export async function ensureMuslClient(cacheDir = LAB_CACHE_DIR): Promise<string> {
   const src = join(LAB_DIR, 'clients/gai.c');
-  const out = join(cacheDir, 'gai-musl');
-  const srcTime = (await stat(src)).mtimeMs;
-  const outTime = await stat(out).then(
-    (s) => s.mtimeMs,
-    () => -1,
-  );
-  if (outTime >= srcTime) return out;
-  await mkdir(cacheDir, { recursive: true });
-  // Build under a private name and rename: two labs starting at once must not see half a file.
-  const tmp = `${out}.${process.pid}.tmp`;
-  await run(['musl-gcc', '-static', '-O2', '-Wall', '-Werror', '-o', tmp, src]);
-  await rename(tmp, out);
-  return out;
+  return buildWhenStale(src, join(cacheDir, 'gai-musl'), async (tmp) => {
+    await run(['musl-gcc', '-static', '-O2', '-Wall', '-Werror', '-o', tmp, src]);
+  });
 }
 
 /** python3 getaddrinfo client with the same output contract as gai.c. */

@@ -1,6 +1,6 @@
 // The conntrack insert race in the lab: builds clients/ctrace.c and runs it in a pod, and finds
 // a process in the node netns so that /proc/<pid>/net/stat/nf_conntrack shows the node's stats.
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { buildWhenStale } from './build-when-stale.js';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { LAB_CACHE_DIR, LAB_DIR } from './clients.js';
@@ -37,24 +37,14 @@ export interface RaceResult {
 /** Path of the ctrace client; (re)built with gcc when missing or older than ctrace.c. */
 export async function ensureCtraceClient(cacheDir = LAB_CACHE_DIR): Promise<string> {
   const src = join(LAB_DIR, 'clients/ctrace.c');
-  const out = join(cacheDir, 'ctrace');
-  const srcTime = (await stat(src)).mtimeMs;
-  const outTime = await stat(out).then(
-    (s) => s.mtimeMs,
-    () => -1,
-  );
-  if (outTime >= srcTime) return out;
-  if (!(await which('gcc'))) {
-    throw new Error(
-      'building test/lab/clients/ctrace.c needs gcc: apt-get install -y gcc libc6-dev',
-    );
-  }
-  await mkdir(cacheDir, { recursive: true });
-  // Private name, then rename: two test files building at once must not see half a file.
-  const tmp = `${out}.${process.pid}.tmp`;
-  await run(['gcc', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', tmp, src]);
-  await rename(tmp, out);
-  return out;
+  return buildWhenStale(src, join(cacheDir, 'ctrace'), async (tmp) => {
+    if (!(await which('gcc'))) {
+      throw new Error(
+        'building test/lab/clients/ctrace.c needs gcc: apt-get install -y gcc libc6-dev',
+      );
+    }
+    await run(['gcc', '-O2', '-Wall', '-Wextra', '-Werror', '-pthread', '-o', tmp, src]);
+  });
 }
 
 /** Parses ctrace's one result line (`iterations=1000 mode=race ok=998 lost_a=0 ...`). Pure. */

@@ -1,6 +1,6 @@
 // The load tools in C (flood-sender.c, dns-sink.c), built on demand into .cache/load/
 // (not committed), like the lab's musl client.
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { buildWhenStale } from '../lab/build-when-stale.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -13,21 +13,11 @@ export type LoadTool = 'flood-sender' | 'dns-sink';
 /** Path of the tool's binary; (re)built with cc when missing or older than its source. */
 export async function ensureLoadTool(tool: LoadTool, cacheDir = CACHE_DIR): Promise<string> {
   const src = join(LOAD_DIR, `${tool}.c`);
-  const out = join(cacheDir, tool);
-  const srcTime = (await stat(src)).mtimeMs;
-  const outTime = await stat(out).then(
-    (s) => s.mtimeMs,
-    () => -1,
-  );
-  if (outTime >= srcTime) return out;
-  await mkdir(cacheDir, { recursive: true });
-  // A private name, then rename: two test files building at once must not run half a file.
-  const tmp = `${out}.${process.pid}.tmp`;
-  const r = await execa('cc', ['-O2', '-Wall', '-Werror', '-o', tmp, src], { reject: false });
-  if (r.exitCode !== 0)
-    throw new Error(`building ${src} failed (apt-get install gcc): ${r.stderr || r.message}`);
-  await rename(tmp, out);
-  return out;
+  return buildWhenStale(src, join(cacheDir, tool), async (tmp) => {
+    const r = await execa('cc', ['-O2', '-Wall', '-Werror', '-o', tmp, src], { reject: false });
+    if (r.exitCode !== 0)
+      throw new Error(`building ${src} failed (apt-get install gcc): ${r.stderr || r.message}`);
+  });
 }
 
 /** The flood sender's summary line. */

@@ -332,54 +332,11 @@ export function isStaleBatchErrno(errorText: string): boolean {
   return /^(Error: )?reading batch file failed: Bad file descriptor\s*$/.test(errorText.trim());
 }
 
-/** One entry of `bpftool -j map dump`: raw bytes, plus "formatted" when the map has BTF. */
+/** One entry of a map dump as raw bytes: a value, or one value per CPU. */
 export interface RawMapEntry {
   key: Buffer;
   value?: Buffer;
   values?: { cpu: number; value: Buffer }[];
-  formatted?: JsonValue;
-}
-
-/** `bpftool -j map dump`: keys and values are arrays of "0x.." strings. */
-export function parseMapDumpJson(stdout: string, what = 'map dump -j'): RawMapEntry[] {
-  const rows = parseJsonBigInt(stdout);
-  if (!Array.isArray(rows)) throw new Error(`${what}: expected a JSON array`);
-  return rows.map((r, i) => {
-    const where = `${what} entry ${i}`;
-    const o = expectObject(r, where);
-    const entry: RawMapEntry = { key: hexBytes(o.key ?? [], `${where}.key`) };
-    if (Array.isArray(o.values)) {
-      entry.values = o.values.map((v, j) => {
-        const pv = expectObject(v, `${where}.values[${j}]`);
-        return {
-          cpu: expectNumber(pv.cpu, `${where}.values[${j}].cpu`),
-          value: hexBytes(pv.value ?? [], `${where}.values[${j}].value`),
-        };
-      });
-    } else {
-      entry.value = hexBytes(o.value ?? [], `${where}.value`);
-    }
-    if (o.formatted !== undefined) entry.formatted = o.formatted;
-    return entry;
-  });
-}
-
-function hexBytes(v: JsonValue, where: string): Buffer {
-  if (!Array.isArray(v)) throw new Error(`${where}: expected an array of "0x.." bytes`);
-  const out = Buffer.alloc(v.length);
-  for (let i = 0; i < v.length; i++) {
-    const b = v[i];
-    // Hot loop (every byte of every entry): no regex, no slicing.
-    const hi =
-      typeof b === 'string' && b.length === 4 && b.startsWith('0x')
-        ? hexDigit(b.charCodeAt(2))
-        : -1;
-    const lo = hi >= 0 ? hexDigit((b as string).charCodeAt(3)) : -1;
-    if (lo < 0)
-      throw new Error(`${where}[${i}]: expected "0x.." byte, got ${JSON.stringify(String(b))}`);
-    out[i] = hi * 16 + lo;
-  }
-  return out;
 }
 
 function hexDigit(c: number): number {

@@ -328,10 +328,9 @@ export class Bpftool {
     options?: { perCpu: 'sum' | 'keep' },
   ): Promise<MapEntry[] | SummedMapEntry[]> {
     const r = await this.check(['map', 'dump', 'pinned', pin], { stdoutToFile: true });
-    const what = `map dump ${pin}`;
     const entries = r.stdout.trimStart().startsWith('[')
-      ? this.parse(r, (s) => parseMapDumpPlain(s, what))
-      : this.parse(r, (s) => decodeRawEntries(parseMapDumpHex(s, what), basename(pin), what));
+      ? this.parse(r, (s) => parseMapDumpPlain(s, `map dump ${pin}`))
+      : this.parse(r, (s) => decodeHexDump(s, pin));
     return options?.perCpu === 'sum' ? sumPerCpu(entries) : entries;
   }
 
@@ -357,12 +356,7 @@ export class Bpftool {
     const complete = dumps.length === pins.length;
     if (r.failed && !(complete && isStaleBatchErrno(this.errorText(r)))) throw this.error(r);
     if (!complete) return Promise.all(pins.map((p) => this.mapDump(p)));
-    return dumps.map((text, i) => {
-      const what = `map dump ${pins[i]!}`;
-      return this.parse(r, () =>
-        decodeRawEntries(parseMapDumpHex(text, what), basename(pins[i]!), what),
-      );
-    });
+    return dumps.map((text, i) => this.parse(r, () => decodeHexDump(text, pins[i]!)));
   }
 
   /** Raw key/value bytes of every entry (plain-mode hex; maps without key/value BTF). */
@@ -811,3 +805,9 @@ const silentLogger: LoggerLike = {
 
 export { INSTALL_HINT };
 export type { JsonValue };
+
+/** A plain-mode hex dump of the map pinned at pin, decoded with that map's layout. */
+function decodeHexDump(text: string, pin: string): MapEntry[] {
+  const what = `map dump ${pin}`;
+  return decodeRawEntries(parseMapDumpHex(text, what), basename(pin), what);
+}

@@ -6,6 +6,9 @@
 // test/unit/map-layouts.test.ts compiles the C headers and holds these layouts to their BTF.
 // Little-endian, as on every architecture we ship for (x86_64, arm64). Pure.
 import type { MapEntry, RawMapEntry } from './bpftool-output.js';
+import { LAT_SLOTS } from './latency-buckets.js';
+import { QNAME_LEN } from '../drilldown/event.js';
+import { CAUSE_LABELS, RCODE_LABELS } from '../metrics/names.js';
 
 export type FieldType =
   | 'u8'
@@ -27,11 +30,10 @@ export interface MapLayout {
 const u8s = (length: number): FieldType => ({ array: 'u8', length });
 const u64s = (length: number): FieldType => ({ array: 'u64', length });
 
-// Sizes from bpf/dns.h and bpf/drops.h; the unit test checks them against the headers.
-const CAUSE_CLASSES = 3;
-const RCODE_CLASSES = 5;
-const LAT_SLOTS = 89;
-const QNAME_LEN = 128;
+// Array sizes of bpf/dns.h, as the rest of the exporter already names them; the unit test
+// checks the layouts built from them against the headers.
+const CAUSE_CLASSES = CAUSE_LABELS.length;
+const RCODE_CLASSES = RCODE_LABELS.length;
 
 export const STRUCTS = {
   dns_stats_key: [

@@ -2,22 +2,18 @@
 // BPF_PROG_TEST_RUN strips, struct sweep_request, then up to SWEEP_MAX_KEYS struct pending_key.
 // Fields are in host byte order: little-endian on every architecture we ship for (x86_64, arm64).
 import type { JsonValue } from './json-bigint.js';
+import { memberOffsets, sizeAndAlign, STRUCTS } from './map-layouts.js';
 
 export const ETH_HLEN = 14;
 export const SWEEP_MAX_KEYS = 64; // dns.h SWEEP_MAX_KEYS: the program's loop bound
 export const SWEEP_REQUEST_SIZE = 16; // struct sweep_request { u64 deadline_ns; u32 count; u32 pad; }
-export const PENDING_KEY_SIZE = 32;
+export const PENDING_KEY_SIZE = sizeAndAlign({ struct: STRUCTS.pending_key }).size;
 
-/** Offsets of struct pending_key (dns.h); checked against the object's BTF in the tests. */
-export const PENDING_KEY_LAYOUT = {
-  cgroup_id: { offset: 0, size: 8 },
-  peer: { offset: 8, size: 16 },
-  port: { offset: 24, size: 2 },
-  id: { offset: 26, size: 2 },
-  qtype: { offset: 28, size: 2 },
-  role: { offset: 30, size: 1 },
-  proto: { offset: 31, size: 1 },
-} as const;
+/** Offsets of struct pending_key (dns.h), from src/bpf/map-layouts.ts; checked against the C. */
+export const PENDING_KEY_LAYOUT = memberOffsets(STRUCTS.pending_key) as Record<
+  (typeof STRUCTS.pending_key)[number][0],
+  { offset: number; size: number }
+>;
 
 export interface PendingKey {
   cgroupId: bigint;

@@ -1,21 +1,22 @@
 // Byte layouts of the maps the exporter writes (bpf/dns.h): dns_stats keys and values for
 // retired rows, dns_cgroup_names values. Little-endian, as the kernel stores them on the
 // architectures we ship for. Pure.
-import { CAUSE_LABELS, QTYPE_LABELS, RCODE_LABELS } from '../metrics/names.js';
-import { LAT_SLOTS } from '../bpf/latency-buckets.js';
+import { QTYPE_LABELS } from '../metrics/names.js';
+import { memberOffsets, sizeAndAlign, STRUCTS } from '../bpf/map-layouts.js';
 import type { DnsStatsRow } from './stats-row.js';
 
-export const DNS_STATS_KEY_SIZE = 16;
+// Sizes from the one description of these structs (src/bpf/map-layouts.ts).
+export const DNS_STATS_KEY_SIZE = sizeAndAlign({ struct: STRUCTS.dns_stats_key }).size;
 /** u64 queries, retransmits[3], timeouts[3], responses[5], latency_count, latency_sum_ns, latency[89]. */
-export const DNS_STATS_VALUE_SIZE =
-  8 * (1 + 2 * CAUSE_LABELS.length + RCODE_LABELS.length + 2 + LAT_SLOTS);
+export const DNS_STATS_VALUE_SIZE = sizeAndAlign({ struct: STRUCTS.dns_stats }).size;
+const NAME = memberOffsets(STRUCTS.cgroup_name);
 export const CGROUP_NAME_FIELDS = {
-  namespace: 64,
-  pod: 256,
-  workload_kind: 32,
-  workload: 160,
-} as const;
-export const CGROUP_NAME_SIZE = 64 + 256 + 32 + 160;
+  namespace: NAME.namespace!.size,
+  pod: NAME.pod!.size,
+  workload_kind: NAME.workload_kind!.size,
+  workload: NAME.workload!.size,
+};
+export const CGROUP_NAME_SIZE = sizeAndAlign({ struct: STRUCTS.cgroup_name }).size;
 
 export interface StatsKey {
   cgroupId: bigint;

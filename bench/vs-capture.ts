@@ -16,7 +16,6 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Bpftool } from '../src/bpf/bpftool.js';
 import { decodeDnsStats } from '../src/dns/stats-row.js';
 import { LAT_SLOTS } from '../src/bpf/latency-buckets.js';
@@ -64,7 +63,7 @@ export async function vsCapture(o: VsCaptureOptions) {
       { queries: 5000, rate: 5000, rounds: 1, readInterval: '1s', ...LOAD }
     : { queries: 100_000, rate: 10_000, rounds: 3, readInterval: '5s', ...LOAD };
   await requireTools();
-  const spreadLoad = await buildSpreadLoad(path.dirname(o.bins.udpload));
+  const spreadLoad = o.bins.spreadLoad;
   const bpftool = new Bpftool();
   const names = ['srv', 'exporter', 'tshark', 'tcpdump', 'offline', 'pods'] as const;
   const s = await createScratch(o.cgroup2, [...names]);
@@ -161,18 +160,6 @@ async function requireTools(): Promise<void> {
         { cause: r.cause ?? r.stderr },
       );
   }
-}
-
-/** Compiles bench/c/spread-load.c next to the bench's other helpers. */
-async function buildSpreadLoad(outDir: string): Promise<string> {
-  const src = path.join(path.dirname(fileURLToPath(import.meta.url)), 'c', 'spread-load.c');
-  const out = path.join(outDir, 'spread-load');
-  try {
-    await execa('cc', ['-O2', '-Wall', '-Werror', '-o', out, src, '-lm']);
-  } catch (err) {
-    throw new Error(`building ${src} failed (apt-get install -y gcc)`, { cause: err });
-  }
-  return out;
 }
 
 /** A pcap file with no packets (Ethernet, snaplen 128): tshark -r on it is tshark's start-up. */

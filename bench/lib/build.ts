@@ -10,6 +10,8 @@ export interface BenchBinaries {
   udpload: string;
   mapbatch: string;
   noopObj: string;
+  /** a DNS server answering after a random delay, and an open-loop client (section 4) */
+  spreadLoad: string;
   /** The compiled exporter's entry point. */
   exporterMain: string;
 }
@@ -22,6 +24,7 @@ export async function buildHelpers(root: string): Promise<BenchBinaries> {
     udpload: path.join(out, 'udpload'),
     mapbatch: path.join(out, 'mapbatch'),
     noopObj: path.join(out, 'noop.bpf.o'),
+    spreadLoad: path.join(out, 'spread-load'),
     exporterMain: path.join(out, 'dist', 'src', 'main.js'),
   };
   const triple = arch() === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
@@ -29,6 +32,11 @@ export async function buildHelpers(root: string): Promise<BenchBinaries> {
     [
       'cc',
       ['-O2', '-Wall', '-Werror', '-o', b.udpload, path.join(src, 'udpload.c')],
+      'apt-get install -y gcc',
+    ],
+    [
+      'cc',
+      ['-O2', '-Wall', '-Werror', '-o', b.spreadLoad, path.join(src, 'spread-load.c'), '-lm'],
       'apt-get install -y gcc',
     ],
     [

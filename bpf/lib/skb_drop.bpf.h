@@ -262,9 +262,10 @@ static __always_inline bool known_pod_addr(const __u8 *addr)
 
 /*
  * Counts a dropped packet under its pod: the non-53 side of a DNS packet, else whichever
- * address dns_client_addrs knows (the source first). A drop of a DNS query with a cause also
- * goes to dropped_queries. Drops of no known pod only count in drop_health, so that random
- * sources cannot fill packet_drops.
+ * address dns_client_addrs knows (the source first), in both cases only an address that
+ * dns_client_addrs knows. A drop of a DNS query with a cause also goes to dropped_queries.
+ * Drops of no known pod only count in drop_health, so that neither random sources nor the
+ * host's own traffic can fill packet_drops (kfree_skb sees every packet of the node).
  */
 static __always_inline void drop_account(const struct drop_pkt *p, __u8 reason, __u8 cause)
 {
@@ -278,9 +279,14 @@ static __always_inline void drop_account(const struct drop_pkt *p, __u8 reason, 
 		dropped_query_record(p, cause, bpf_ktime_get_ns());
 
 	if (p->flags & DP_F_DNS) {
+		/* The non-53 side, if it is a pod's. dns_egress learns it from the pod's query as
+		 * it leaves the pod, before the node's netfilter can drop it or its answer; a drop
+		 * in OUTPUT comes before dns_egress, so a hostNetwork pod's very first query
+		 * dropped there is unattributed. */
 		if (p->dport == DNS_PORT) {
-			pod = p->saddr;
-		} else {
+			if (known_pod_addr(p->saddr))
+				pod = p->saddr;
+		} else if (known_pod_addr(p->daddr)) {
 			pod = p->daddr;
 			direction = 1;
 		}

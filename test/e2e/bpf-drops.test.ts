@@ -76,6 +76,25 @@ async function dropRows(addr: string | number[]): Promise<DropRow[]> {
   );
 }
 
+/** Enters addr in dns_client_addrs, as dns_egress does for a pod's query (cgroup id 1). */
+async function knowAddress(addr: number[]): Promise<void> {
+  const hex = (b: number[]) => b.map((x) => x.toString(16).padStart(2, '0'));
+  const value = Buffer.alloc(16);
+  value.writeBigUInt64LE(1n, 0);
+  await execa('bpftool', [
+    'map',
+    'update',
+    'pinned',
+    loaded.maps.dns_client_addrs!,
+    'key',
+    'hex',
+    ...hex(addr),
+    'value',
+    'hex',
+    ...hex([...value]),
+  ]);
+}
+
 async function dropHealth(): Promise<number[]> {
   const rows = await bpftool.mapDump(loaded.maps.drop_health!, { perCpu: 'sum' });
   return rows.map((r) => Number(r.value));
@@ -325,6 +344,16 @@ describe('drop attribution on this kernel (tracepoint mode)', () => {
       }
       const dig = (args: string[]) =>
         inNetns(['dig', '+tries=1', '+timeout=1', ...args, 'example.com']);
+      // A DNS query from an address no pod asked from: the drop programs see the whole host, so
+      // such a drop is counted as unattributed, never as a row of its own.
+      const unattributed = (await dropHealth())[DROP_HEALTH.unattributed]!;
+      await dig(['-t', 'MX', '@127.0.0.1', '-b', '127.0.0.3#41997']);
+      expect(await dropRows('127.0.0.3')).toEqual([]);
+      expect((await dropHealth())[DROP_HEALTH.unattributed]).toBeGreaterThan(unattributed);
+      // The digs below come from this test's cgroup, where dns_egress does not run (and an
+      // OUTPUT drop comes before it): say that their addresses are a pod's.
+      for (const addr of [[...Array<number>(15).fill(0), 1], mapped('127.0.0.1')])
+        await knowAddress(addr);
       await dig(['-t', 'AAAA', '@::1', '-b', '::1#41999']);
       await dig(['-t', 'MX', '@127.0.0.1', '-b', '127.0.0.1#41998']);
       const server = execa(

@@ -96,6 +96,26 @@ struct {
 	__uint(value_size, sizeof(struct pending_key));
 } dns_retry_index SEC(".maps");
 
+/*
+ * Entries of dns_pending per cgroup, and in all: the fair-share check of pending_reserve().
+ * Signed, never clamped: a counter that starts after its entries (an evicted LRU counter, a
+ * table from an older object) runs below the truth, which loosens the share, never tightens it.
+ * LRU: a gone cgroup's counter ages out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(__s64));
+} dns_pending_per_cgroup SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__s64));
+} dns_pending_count SEC(".maps");
+
 /* Feeds dnsrace_dns_{queries,responses,retransmits,timeouts}_total and
  * dnsrace_dns_query_duration_seconds. Rows come and go with pods (the exporter deletes the
  * rows of removed cgroups), so memory follows use rather than the maximum: no prealloc. */
@@ -191,6 +211,44 @@ static __always_inline void health_inc(__u32 counter)
 
 	if (c)
 		*c += 1; /* per-CPU: no other CPU writes this slot */
+}
+
+/*
+ * Takes a dns_pending slot for the cgroup: false when it holds its share and the table is half
+ * full. Check, then add (no fetch-and-add on 5.10): CPUs racing at the limit may overshoot it
+ * by one each, which is harmless.
+ */
+static __always_inline bool pending_reserve(__u64 cgroup_id)
+{
+	__s64 zero = 0, *n, *total;
+	__u32 key = 0;
+
+	n = bpf_map_lookup_elem(&dns_pending_per_cgroup, &cgroup_id);
+	if (!n) {
+		bpf_map_update_elem(&dns_pending_per_cgroup, &cgroup_id, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&dns_pending_per_cgroup, &cgroup_id);
+	}
+	total = bpf_map_lookup_elem(&dns_pending_count, &key);
+	if (n && total && *n >= PENDING_SHARE && *total >= MAX_PENDING / 2)
+		return false;
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	if (total)
+		__sync_fetch_and_add(total, 1);
+	return true;
+}
+
+/* Gives a slot back: after deleting one of the cgroup's entries, or a failed insert. */
+static __always_inline void pending_release(__u64 cgroup_id)
+{
+	__s64 *n = bpf_map_lookup_elem(&dns_pending_per_cgroup, &cgroup_id), *total;
+	__u32 key = 0;
+
+	if (n)
+		__sync_fetch_and_add(n, -1);
+	total = bpf_map_lookup_elem(&dns_pending_count, &key);
+	if (total)
+		__sync_fetch_and_add(total, -1);
 }
 
 static __always_inline struct dns_scratch *scratch_slot(__u32 slot)
@@ -566,6 +624,7 @@ static __always_inline int adopt_retry(struct dns_scratch *s, const struct retry
 	 * as a whole. */
 	if (bpf_map_delete_elem(&dns_pending, &old) != 0)
 		return -1;
+	pending_release(old.cgroup_id);
 	cause = take_drop_cause(old_addr, &old, cause);
 	nv = bpf_map_lookup_elem(&dns_pending, &s->key);
 	if (nv) {
@@ -616,7 +675,16 @@ __noinline int on_query(struct __sk_buff *skb, __u32 slot, __u32 qtc, __u64 now)
 	row = stats_row(&s->zero, s->key.cgroup_id, s->key.role, qtc);
 	s->val.first_ts_ns = now;
 	s->val.last_ts_ns = now;
-	err = bpf_map_update_elem(&dns_pending, &s->key, &s->val, BPF_NOEXIST);
+	if (pending_reserve(s->key.cgroup_id)) {
+		err = bpf_map_update_elem(&dns_pending, &s->key, &s->val, BPF_NOEXIST);
+		if (err)
+			pending_release(s->key.cgroup_id);
+	} else if (bpf_map_lookup_elem(&dns_pending, &s->key)) {
+		err = -EEXIST; /* over its share, a re-send of a tracked query is still one */
+	} else {
+		health_inc(HEALTH_PENDING_SHARE_FULL);
+		goto query;
+	}
 	if ((int)err == -EEXIST) {
 		/* Same socket, same id, same question, still unanswered: a retransmit, because
 		 * of the drop of an earlier send if the drop programs saw one. */
@@ -715,6 +783,7 @@ __noinline int on_answer(struct __sk_buff *skb, __u32 slot, __u32 qtc, __u32 rco
 		health_inc(HEALTH_UNMATCHED_ANSWERS);
 		return 0;
 	}
+	pending_release(s->key.cgroup_id);
 	retry_index_forget(&s->key, name_hash);
 	if (s->key.role == ROLE_SERVER && cfg && (cfg->flags & EVENT_CFG_SERVER_JOIN))
 		server_answer_note(s, latency, rcode, now);
@@ -1019,6 +1088,7 @@ __noinline int sweep_key(struct __sk_buff *skb, __u32 i, __u64 deadline_ns, __u3
 	}
 	if (bpf_map_delete_elem(&dns_pending, &k) != 0)
 		return 0;
+	pending_release(k.cgroup_id);
 	retry_index_forget(&k, name_hash);
 	/* A last send dropped and never re-sent (musl's last attempt) is only found here. */
 	cause = take_drop_cause(addr, &k, cause);

@@ -17,6 +17,12 @@
 #define MAX_STATS_ROWS (MAX_CGROUPS * DNS_ROLES * QTYPE_CLASSES)
 /* queries in flight at once on one node; overflow is counted (HEALTH_PENDING_FULL) */
 #define MAX_PENDING 16384
+/*
+ * A cgroup's fair share of dns_pending. Beyond it, a cgroup's new queries are tracked only
+ * while the table is less than half full, so that one pod flooding a server that never
+ * answers cannot leave the other pods' lookups unpaired (HEALTH_PENDING_SHARE_FULL).
+ */
+#define PENDING_SHARE (MAX_PENDING / 8)
 #define QNAME_LEN 128	  /* wire-format query name kept for the drill-down, truncated */
 #define SWEEP_MAX_KEYS 64 /* pending keys one dns_sweep_timeouts run examines (bounded loop) */
 
@@ -184,6 +190,8 @@ enum health_counter {
 	HEALTH_EVENTS_SENT,	     /* drill-down events written to dns_events */
 	HEALTH_EVENTS_RATE_LIMITED,  /* events not sent: the cgroup's token bucket was empty */
 	HEALTH_EVENTS_OUTPUT_FAILED, /* bpf_perf_event_output failed: no reader, or its ring full */
+	HEALTH_PENDING_SHARE_FULL,   /* queries not tracked: their cgroup held PENDING_SHARE
+					entries and dns_pending was half full */
 	HEALTH_COUNTERS = 16,
 };
 

@@ -25,7 +25,7 @@ import { sightingOf } from './dns/sighting.js';
 import { planCommands } from './dns/lifecycle-commands.js';
 import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
-import { OverflowWatch, ReadFailureLog, UnnamedWatch } from './read-health.js';
+import { OverflowWatch, PendingShareWatch, ReadFailureLog, UnnamedWatch } from './read-health.js';
 import { stopStaleEventReaders } from './stale-readers.js';
 import type { QtypeLabel } from './metrics/names.js';
 
@@ -204,6 +204,7 @@ export class Exporter {
       bpffsDir: config.bpffsDir,
     });
     const overflows = new OverflowWatch();
+    const shares = new PendingShareWatch();
     const unnamed = new UnnamedWatch({
       now: () => performance.now(),
       readIntervalMs: config.readIntervalMs,
@@ -244,6 +245,8 @@ export class Exporter {
         const recovered = readFailures.succeeded();
         if (recovered) say(recovered);
         overflows.update(this.state.snapshot).forEach(say);
+        const shareLine = shares.update(this.state.snapshot);
+        if (shareLine) say(shareLine);
         const unnamedLine = unnamed.update(this.state.snapshot);
         if (unnamedLine) say(unnamedLine);
       } catch (err) {

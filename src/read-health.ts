@@ -1,7 +1,9 @@
 // Log lines for the faults of the periodic map read: a failed read (bpftool hung, printed
-// garbage, vanished), a full BPF map, and queries of cgroups gone before they could be named. Each line says what the operator can do; the metrics
-// (dnsrace_bpftool_failures_total, dnsrace_bpf_map_overflows_total) say how often. Pure: the
-// caller owns the logger and decides when to call.
+// garbage, vanished), a full BPF map, a pod over its share of dns_pending, and queries of
+// cgroups gone before they could be named. Each line says what the operator can do; the metrics
+// (dnsrace_bpftool_failures_total, dnsrace_bpf_map_overflows_total,
+// dnsrace_bpf_pending_share_exceeded_total) say how often. Pure: the caller owns the logger and
+// decides when to call.
 import { OVERFLOW_COUNTERS } from './bpf/dns-health.js';
 import { groupLabels } from './dns/aggregate.js';
 import { UNKNOWN_NAMESPACE } from './identity/labels.js';
@@ -139,6 +141,45 @@ export class OverflowWatch {
       }
     }
     return out;
+  }
+}
+
+/**
+ * Watches the share of dns_pending each cgroup may hold once the map is half full
+ * (bpf/dns.h PENDING_SHARE): one warning when some pod's queries start going untracked, one
+ * line when none has for a read. The first read only sets the baseline.
+ */
+export class PendingShareWatch {
+  private last: number | undefined;
+  private episode: number | undefined;
+
+  update(snap: Pick<Snapshot, 'health'>): LogLine | undefined {
+    const now = snap.health.pending_share_full ?? 0;
+    const delta = this.last === undefined ? 0 : now - this.last;
+    this.last = now;
+    if (delta > 0 && this.episode === undefined) {
+      this.episode = delta;
+      return {
+        level: 'warn',
+        msg:
+          'a pod has an eighth of dns_pending awaiting answers while the map is half full: its ' +
+          'further queries are counted but get no latency and no timeout (the other pods are still ' +
+          'tracked). Usually it floods a server that does not answer: find it with ' +
+          'topk(5, rate(dnsrace_dns_pod_queries_total[1m]))',
+        fields: { untrackedQueries: delta },
+      };
+    }
+    if (delta > 0) this.episode! += delta;
+    else if (this.episode !== undefined) {
+      const episode = this.episode;
+      this.episode = undefined;
+      return {
+        level: 'info',
+        msg: `no pod is over its share of dns_pending any more; ${episode} queries went untracked meanwhile`,
+        fields: { untrackedQueries: episode },
+      };
+    }
+    return undefined;
   }
 }
 

@@ -14,6 +14,7 @@ export const HEALTH_COUNTERS = [
   'events_sent',
   'events_rate_limited',
   'events_output_failed',
+  'pending_share_full',
 ] as const;
 export type HealthCounter = (typeof HEALTH_COUNTERS)[number];
 

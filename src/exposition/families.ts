@@ -329,6 +329,13 @@ export function buildFamilies(state: ExporterState): Family[] {
       })),
     ),
     scalar(
+      'counter',
+      METRIC.pendingShareExceeded,
+      'DNS queries not tracked because their cgroup already had its share (an eighth) of ' +
+        'dns_pending awaiting answers while the map was half full: counted, but no latency and no timeout.',
+      [{ labels: {}, value: snap.health.pending_share_full ?? 0 }],
+    ),
+    scalar(
       'gauge',
       METRIC.mapEntries,
       'Entries in each BPF map at the last read.',

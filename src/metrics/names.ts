@@ -25,6 +25,7 @@ export const METRIC = {
   parseErrors: 'dnsrace_bpf_parse_errors_total',
   unmatchedAnswers: 'dnsrace_bpf_unmatched_answers_total',
   mapOverflows: 'dnsrace_bpf_map_overflows_total',
+  pendingShareExceeded: 'dnsrace_bpf_pending_share_exceeded_total',
   mapEntries: 'dnsrace_bpf_map_entries',
   mapMaxEntries: 'dnsrace_bpf_map_max_entries',
   bpftoolFailures: 'dnsrace_bpftool_failures_total',

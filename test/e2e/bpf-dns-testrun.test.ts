@@ -812,25 +812,85 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
     expect((await dnsObj.pending()).map((e) => e.key.proto).sort()).toEqual([PROTO_UDP, PROTO_TCP]);
   });
 
-  it('still counts queries that do not fit in dns_pending, and says so', async () => {
-    const extra = 5;
+  /** count distinct queries (source ports from 1024) as one bpftool batch, in cgroup if given. */
+  async function queryBatch(count: number, cgroup?: string): Promise<void> {
     const prog = dnsObj.progPath('dns_egress');
     const files = await Promise.all(
-      Array.from({ length: MAX_PENDING + extra }, (_, i) =>
+      Array.from({ length: count }, (_, i) =>
         dnsObj.writePacket(ipv4(IPPROTO_UDP, CLIENT, VIP, udp(1024 + i, 53, dns({ id: i })))),
       ),
     );
     const lines = files.map((f) => `prog run pinned ${prog} data_in ${f}`);
     // One bpftool process for all of them (about 12 us per run here).
     const batch = await dnsObj.writePacket(Buffer.from(lines.join('\n') + '\n'));
-    await bpftool(['batch', 'file', batch]);
-    expect(row(await dnsObj.stats(), ROLE_CLIENT, QTYPE_A).queries).toBe(MAX_PENDING + extra);
-    expect(await dnsObj.health()).toEqual({
-      dns_packets: MAX_PENDING + extra,
-      pending_full: extra,
+    await bpftool(['batch', 'file', batch], cgroup);
+  }
+
+  /** Runs fn with n fresh cgroups of this test (removed after, also on failure). */
+  async function withCgroups(n: number, fn: (dirs: string[]) => Promise<void>): Promise<void> {
+    const base = join(await cgroup2Mount(), `dnsrace-test-${randomBytes(4).toString('hex')}`);
+    const dirs = Array.from({ length: n }, (_, i) => join(base, `c${i}`));
+    for (const d of dirs) await mkdir(d, { recursive: true });
+    try {
+      await fn(dirs);
+    } finally {
+      for (const d of dirs) await rmdir(d).catch(() => undefined);
+      await rmdir(base).catch(() => undefined);
+    }
+  }
+
+  it("tracks one cgroup's queries beyond its share only while dns_pending is less than half full, and still tells its re-sends", async () => {
+    const half = MAX_PENDING / 2;
+    const extra = 5;
+    await withCgroups(2, async ([a, b]) => {
+      await queryBatch(half + extra, a);
+      const inodeA = (await stat(a!)).ino;
+      expect(row(await dnsObj.stats(), ROLE_CLIENT, QTYPE_A, inodeA).queries).toBe(half + extra);
+      expect(await dnsObj.health()).toEqual({
+        dns_packets: half + extra,
+        pending_share_full: extra,
+      });
+      expect(await dnsObj.pending()).toHaveLength(half);
+      // Over its share, a re-send of a tracked query is still a retransmit, not a new query.
+      await dnsObj.run(
+        'dns_egress',
+        ipv4(IPPROTO_UDP, CLIENT, VIP, udp(1024, 53, dns({ id: 0 }))),
+        { cgroup: a },
+      );
+      expect(row(await dnsObj.stats(), ROLE_CLIENT, QTYPE_A, inodeA)).toMatchObject({
+        queries: half + extra,
+        retransmits: UNANSWERED_1,
+      });
+      // Another cgroup, under its share, is tracked although the map is half full.
+      await dnsObj.run(
+        'dns_egress',
+        ipv4(IPPROTO_UDP, CLIENT, VIP, udp(1024, 53, dns({ id: 0 }))),
+        { cgroup: b },
+      );
+      const pending = await dnsObj.pending();
+      const inodeB = (await stat(b!)).ino;
+      expect(pending).toHaveLength(half + 1);
+      expect(pending.filter((e) => e.key.cgroup_id === inodeB)).toHaveLength(1);
+      expect((await dnsObj.health()).pending_share_full).toBe(extra);
     });
-    expect(await dnsObj.pending()).toHaveLength(MAX_PENDING);
-    expect(await dnsObj.retryIndex()).toHaveLength(MAX_PENDING);
+  });
+
+  it('still counts queries that do not fit in dns_pending, and says so', async () => {
+    // Eight cgroups fill it with their shares; the ninth finds no room.
+    const share = MAX_PENDING / 8;
+    const extra = 5;
+    await withCgroups(9, async (dirs) => {
+      for (const d of dirs.slice(0, 8)) await queryBatch(share, d);
+      await queryBatch(extra, dirs[8]);
+      const last = (await stat(dirs[8]!)).ino;
+      expect(row(await dnsObj.stats(), ROLE_CLIENT, QTYPE_A, last).queries).toBe(extra);
+      expect(await dnsObj.health()).toEqual({
+        dns_packets: MAX_PENDING + extra,
+        pending_full: extra,
+      });
+      expect(await dnsObj.pending()).toHaveLength(MAX_PENDING);
+      expect(await dnsObj.retryIndex()).toHaveLength(MAX_PENDING);
+    });
   });
 
   it('keeps the full 255-byte name limit and stores the first 128 bytes', async () => {

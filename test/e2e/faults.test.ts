@@ -33,6 +33,7 @@ const SERVER_Q = 'dnsrace_dns_server_queries_total';
 const FAILURES = 'dnsrace_bpftool_failures_total';
 const READ_TS = 'dnsrace_map_read_last_success_timestamp_seconds';
 const OVERFLOWS = 'dnsrace_bpf_map_overflows_total';
+const SHARE_EXCEEDED = 'dnsrace_bpf_pending_share_exceeded_total';
 const ENTRIES = 'dnsrace_bpf_map_entries';
 const MAX_ENTRIES = 'dnsrace_bpf_map_max_entries';
 const CT_AVAILABLE = 'dnsrace_conntrack_stats_available';
@@ -354,10 +355,17 @@ describe('cgroup churn and a full map while the exporter runs', () => {
     );
   }, 60_000);
 
-  it('dns_pending full: a pod floods a DNS server that never answers; overflow counted and logged, every query accounted for, tracking resumes', async () => {
-    const N = 12_000;
+  it('dns_pending full: eight pods flood a DNS server that never answers; overflow counted and logged, every query accounted for, tracking resumes', async () => {
+    // One pod gets only its share of dns_pending (an eighth once it is half full): filling the
+    // map takes eight flooders at once, each sending more than its share.
+    const N = 2_500;
+    const FLOODERS = 8;
     const silent = await lab.addPod({ namespace: 'flood', name: 'silent-dns' });
-    const flooder = await lab.addPod({ namespace: 'flood', name: 'flooder' });
+    const flooders = await Promise.all(
+      Array.from({ length: FLOODERS }, (_, i) =>
+        lab.addPod({ namespace: 'flood', name: `flooder-${i}` }),
+      ),
+    );
     const server = await silent.spawn(['python3', '-c', SILENT_DNS_SERVER]);
     try {
       const bound = await silent.exec([
@@ -369,6 +377,7 @@ describe('cgroup churn and a full map while the exporter runs', () => {
       const totals = (x: PromSample[]) => ({
         queries: sumOf(x, Q) + sumOf(x, SERVER_Q),
         overflows: sumOf(x, OVERFLOWS, { map: 'dns_pending' }),
+        overShare: sumOf(x, SHARE_EXCEEDED),
         timeouts:
           sumOf(x, 'dnsrace_dns_timeouts_total') + sumOf(x, 'dnsrace_dns_server_timeouts_total'),
         answered:
@@ -381,8 +390,10 @@ describe('cgroup churn and a full map while the exporter runs', () => {
       const mark = ex.logs.length;
 
       const floodStart = Date.now();
-      const sent = await flooder.exec(['python3', '-c', QUERY_FLOOD, silent.ipv4, String(N)]);
-      expect(sent.stdout.trim()).toBe(`sent ${N}`);
+      const sent = await Promise.all(
+        flooders.map((f) => f.exec(['python3', '-c', QUERY_FLOOD, silent.ipv4, String(N)])),
+      );
+      expect(sent.map((x) => x.stdout.trim())).toEqual(flooders.map(() => `sent ${N}`));
       const floodMs = Date.now() - floodStart;
       // Failed inserts prove the map was full. (A read under load can take seconds, so it may
       // first see the map when the oldest entries are already past the deadline.)
@@ -409,6 +420,11 @@ describe('cgroup churn and a full map while the exporter runs', () => {
         e.msg.startsWith('BPF map dns_pending is full'),
       );
       expect(full.map((e) => e.level)).toEqual([LEVEL.warn]);
+      // The server's side (one pod, every flooder's query) went over its share too.
+      const overShare = logEntries(ex.logs, mark).filter((e) =>
+        e.msg.startsWith('a pod has an eighth of dns_pending'),
+      );
+      expect(overShare.map((e) => e.level)).toEqual([LEVEL.warn]);
 
       // Unanswered queries pass --timeout-deadline (5 s) and are swept: the map drains.
       s = await waitFor(
@@ -422,11 +438,16 @@ describe('cgroup churn and a full map while the exporter runs', () => {
       await lookups(client, 2);
       s = await waitFor(ex, (x) => totals(x).answered >= answered + 4, 'lookups tracked again');
       const t1 = totals(s);
-      expect(sumOf(s, PODQ, { namespace: 'flood', pod: 'flooder' })).toBe(N);
+      for (const f of flooders)
+        expect(sumOf(s, PODQ, { namespace: 'flood', pod: f.name }), f.name).toBe(N);
       // Every query (client and server side) was tracked and answered or timed out, or counted
-      // as an overflow: nothing vanished.
+      // as an overflow or as over its pod's share: nothing vanished.
       expect(t1.queries - t0.queries).toBe(
-        t1.overflows - t0.overflows + (t1.timeouts - t0.timeouts) + (t1.answered - t0.answered),
+        t1.overflows -
+          t0.overflows +
+          (t1.overShare - t0.overShare) +
+          (t1.timeouts - t0.timeouts) +
+          (t1.answered - t0.answered),
       );
       // Reading a full map takes longer, but within --bpftool-timeout: no read failed.
       expect(sumOf(s, FAILURES)).toBe(failures);
@@ -437,9 +458,10 @@ describe('cgroup churn and a full map while the exporter runs', () => {
       expect(await ex.ready()).toBe(true);
       note(
         'dns_pending full',
-        `${N} queries in ${floodMs} ms to a server that never answers; map of ${capacity} entries, ` +
+        `${FLOODERS} x ${N} queries in ${floodMs} ms to a server that never answers; map of ${capacity} entries, ` +
           `highest occupancy seen at a read ${highest}; ` +
-          `${OVERFLOWS}{map="dns_pending"} +${t1.overflows - t0.overflows}, timeouts +${t1.timeouts - t0.timeouts}, ` +
+          `${OVERFLOWS}{map="dns_pending"} +${t1.overflows - t0.overflows}, ${SHARE_EXCEEDED} +${t1.overShare - t0.overShare}, ` +
+          `timeouts +${t1.timeouts - t0.timeouts}, ` +
           `answered +${t1.answered - t0.answered}, queries +${t1.queries - t0.queries} (client + server side: all accounted for); ` +
           `drained ${drainedMs} ms after the flood began; warn: ${full[0]?.msg}; then: ${room[0]?.msg}; ` +
           `bpftool failures ${sumOf(s, FAILURES)}`,

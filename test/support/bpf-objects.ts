@@ -102,3 +102,29 @@ export async function processesWith(...parts: string[]): Promise<number[]> {
   }
   return out;
 }
+
+/** The signed little-endian 64-bit values of a map without BTF (`bpftool -j` prints hex bytes). */
+async function int64Values(pin: string): Promise<bigint[]> {
+  const out = await bpftoolJson(['map', 'dump', 'pinned', pin]);
+  if (!Array.isArray(out)) throw new Error(`bpftool map dump pinned ${pin}: no JSON array`);
+  return out.map((e: { value: string[] }) =>
+    Buffer.from(e.value.map((b) => parseInt(b, 16))).readBigInt64LE(0),
+  );
+}
+
+/**
+ * The fair-share counters of dns_pending (bpf/dns.bpf.c pending_reserve): entries in all, the
+ * sum over cgroups, and how many cgroups have a counter. The sums are 0 once every query was
+ * answered or swept, unless a release was missed.
+ */
+export async function pendingShareCounters(
+  mapDir: string,
+): Promise<{ total: bigint; perCgroup: bigint; cgroups: number }> {
+  const [total] = await int64Values(path.join(mapDir, 'dns_pending_count'));
+  const counters = await int64Values(path.join(mapDir, 'dns_pending_per_cgroup'));
+  return {
+    total: total ?? 0n,
+    perCgroup: counters.reduce((a, b) => a + b, 0n),
+    cgroups: counters.length,
+  };
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   classifyReadFailure,
   OverflowWatch,
+  PendingShareWatch,
   ReadFailureLog,
   UnnamedWatch,
 } from '../../src/read-health.js';
@@ -70,6 +71,26 @@ describe('OverflowWatch', () => {
       ],
     ]);
     expect(w.update(snap(205, 0))).toEqual([]);
+  });
+});
+
+describe('PendingShareWatch', () => {
+  const share = (n: number) => ({ health: { pending_share_full: n } });
+
+  it('warns once when a pod goes over its share of dns_pending and says once when none is', () => {
+    const w = new PendingShareWatch();
+    expect(w.update(share(40))).toBeUndefined(); // baseline: carried over from earlier runs
+    expect(w.update(share(40))).toBeUndefined();
+    const start = w.update(share(140));
+    expect([start?.level, start?.fields.untrackedQueries]).toEqual(['warn', 100]);
+    expect(start?.msg).toMatch(/^a pod has an eighth of dns_pending .*topk/);
+    expect(w.update(share(1140))).toBeUndefined(); // still over: no line per read
+    expect(w.update(share(1140))).toEqual({
+      level: 'info',
+      msg: 'no pod is over its share of dns_pending any more; 1100 queries went untracked meanwhile',
+      fields: { untrackedQueries: 1100 },
+    });
+    expect(w.update(share(1140))).toBeUndefined();
   });
 });
 

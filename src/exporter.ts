@@ -27,6 +27,7 @@ import { decodeCgroupNames } from './dns/stats-encode.js';
 import type { ExporterState } from './snapshot.js';
 import { OverflowWatch, PendingShareWatch, ReadFailureLog, UnnamedWatch } from './read-health.js';
 import { stopStaleEventReaders } from './stale-readers.js';
+import { readProcessStats } from './process-stats.js';
 import type { QtypeLabel } from './metrics/names.js';
 
 /** Exemplars per (namespace, qtype) histogram: enough to find a pod, few enough to stay cheap. */
@@ -68,6 +69,7 @@ export class Exporter {
       dropMode: undefined,
       identitySources: () => [],
       eventStats: () => this.drilldown?.reader.stats,
+      processStats: readProcessStats,
       exemplars: (namespace, qtype, kind) =>
         this.drilldown?.recentLookups(namespace, qtype as QtypeLabel, kind, EXEMPLARS_PER_SERIES) ??
         [],

@@ -1,5 +1,6 @@
 // What one read of the kernel maps produced: the exporter serves scrapes from the latest
 // snapshot, so a scrape never waits for bpftool.
+import type { ProcessStats } from './process-stats.js';
 import type { DnsAggregate } from './dns/aggregate.js';
 import type { DropAggregate } from './drops/aggregate.js';
 import type { ConntrackReading } from './conntrack/index.js';
@@ -45,5 +46,7 @@ export interface ExporterState {
   /** The start-up capability check (undefined where /proc could not be read). */
   capabilities: CapabilityCheck[] | undefined;
   bpftoolFailures: Map<string, number>;
+  /** The exporter's own process (CPU, memory), read at each scrape; absent in tests of families. */
+  processStats?: () => ProcessStats;
   build: { version: string; node: string; kernel: string; bpftool: string };
 }

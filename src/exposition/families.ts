@@ -6,6 +6,7 @@ import { sum, type Totals } from '../dns/totals.js';
 import { groupLabels, type DnsAggregate } from '../dns/aggregate.js';
 import { OVERFLOW_COUNTERS, PARSE_ERROR_REASONS } from '../bpf/dns-health.js';
 import type { ExporterState } from '../snapshot.js';
+import type { ProcessStats } from '../process-stats.js';
 import { conntrackFamilies } from '../conntrack/index.js';
 import { capabilityFamily } from '../capabilities.js';
 import type { Exemplar, Family, HistogramFamily, ScalarFamily } from './model.js';
@@ -199,6 +200,24 @@ function dropFamilies(
   return out;
 }
 
+function processFamilies(p: ProcessStats): Family[] {
+  const one = (type: 'counter' | 'gauge', name: string, help: string, value: number) =>
+    scalar(type, name, help, [{ labels: {}, value }]);
+  return [
+    one('counter', METRIC.processCpu, 'User and system CPU time of the exporter.', p.cpuSeconds),
+    one('gauge', METRIC.processResident, 'Resident memory of the exporter.', p.residentBytes),
+    one('gauge', METRIC.processStartTime, 'Start of the exporter, Unix time.', p.startTimeSeconds),
+    one('gauge', METRIC.heapUsed, 'V8 heap in use.', p.heapUsedBytes),
+    one('gauge', METRIC.heapTotal, 'V8 heap reserved.', p.heapTotalBytes),
+    one(
+      'gauge',
+      METRIC.externalMemory,
+      'Memory of JS objects outside the V8 heap (Buffers, ArrayBuffers).',
+      p.externalBytes,
+    ),
+  ];
+}
+
 export function buildFamilies(state: ExporterState): Family[] {
   const out: Family[] = [];
   out.push(
@@ -226,6 +245,7 @@ export function buildFamilies(state: ExporterState): Family[] {
       state.identitySources().map((s) => ({ labels: s, value: 1 })),
     ),
   );
+  if (state.processStats) out.push(...processFamilies(state.processStats()));
   if (state.capabilities) out.push(capabilityFamily(state.capabilities));
   if (state.conntrack) out.push(...conntrackFamilies(state.conntrack));
   const snap = state.snapshot;

@@ -34,6 +34,13 @@ export const METRIC = {
   podSeriesDropped: 'dnsrace_pod_series_overflow_pods',
   identitySource: 'dnsrace_identity_source',
   capability: 'dnsrace_capability',
+  // The process, under the names every Prometheus client library uses.
+  processCpu: 'process_cpu_seconds_total',
+  processResident: 'process_resident_memory_bytes',
+  processStartTime: 'process_start_time_seconds',
+  heapUsed: 'nodejs_heap_size_used_bytes',
+  heapTotal: 'nodejs_heap_size_total_bytes',
+  externalMemory: 'nodejs_external_memory_bytes',
   events: 'dnsrace_bpf_events_total',
   eventsDropped: 'dnsrace_bpf_events_dropped_total',
   // Drops (bpf/drops.bpf.c, bpf/conntrack_fexit.bpf.c), attributed to pods by address.

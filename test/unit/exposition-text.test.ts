@@ -5,6 +5,7 @@ import { negotiateFormat } from '../../src/http/server.js';
 import { emptyTotals } from '../../src/dns/totals.js';
 import { LAT_MIN_INDEX } from '../../src/bpf/latency-buckets.js';
 import type { ExporterState } from '../../src/snapshot.js';
+import { readProcessStats } from '../../src/process-stats.js';
 
 function state(): ExporterState {
   const a = emptyTotals();
@@ -178,4 +179,44 @@ describe('text exposition', () => {
     ['text/plain', 'prometheus'],
     ['application/openmetrics-text; version=1.0.0,text/plain;q=0.5', 'openmetrics'],
   ])('negotiates %s -> %s', (accept, format) => expect(negotiateFormat(accept)).toBe(format));
+});
+
+describe('process metrics', () => {
+  it('exposes the exporter process under the names of every Prometheus client library', async () => {
+    const text = await renderText(
+      buildFamilies({
+        ...state(),
+        processStats: () => ({
+          cpuSeconds: 12.5,
+          residentBytes: 120e6,
+          startTimeSeconds: 1_700_000_000,
+          heapUsedBytes: 18e6,
+          heapTotalBytes: 21e6,
+          externalBytes: 3e6,
+        }),
+      }),
+      'prometheus',
+    );
+    for (const line of [
+      '# TYPE process_cpu_seconds_total counter',
+      'process_cpu_seconds_total 12.5',
+      'process_resident_memory_bytes 120000000',
+      'process_start_time_seconds 1700000000',
+      'nodejs_heap_size_used_bytes 18000000',
+      'nodejs_heap_size_total_bytes 21000000',
+      'nodejs_external_memory_bytes 3000000',
+    ])
+      expect(text.split('\n')).toContain(line);
+  });
+
+  it('reads this process: resident memory holds the heap, CPU time runs', () => {
+    const a = readProcessStats();
+    for (let i = 0; i < 1e6; i++) Math.sqrt(i);
+    const b = readProcessStats();
+    expect(a.residentBytes).toBeGreaterThan(a.heapUsedBytes);
+    expect(a.heapTotalBytes).toBeGreaterThanOrEqual(a.heapUsedBytes);
+    expect(b.cpuSeconds).toBeGreaterThan(a.cpuSeconds);
+    expect(a.startTimeSeconds).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(a.startTimeSeconds).toBeGreaterThan(Date.now() / 1000 - 3600);
+  });
 });

@@ -1,5 +1,6 @@
 // The per-node series budget, stated in README and enforced here: a change that adds
 // series per pod or per namespace must update both.
+import { readProcessStats } from '../../src/process-stats.js';
 import { assessCapabilities } from '../../src/capabilities.js';
 import { describe, expect, it } from 'vitest';
 import { aggregateDnsStats } from '../../src/dns/aggregate.js';
@@ -103,6 +104,7 @@ describe('series budget per node', () => {
           attached: true,
           dropMode: 'fexit',
           eventStats: () => undefined,
+          processStats: readProcessStats,
           exemplars: () => [],
           identitySources: () => [
             { source: 'kube-api', state: 'connected' },

@@ -6,6 +6,7 @@
 // decides when to call.
 import { OVERFLOW_COUNTERS } from './bpf/dns-health.js';
 import { groupLabels } from './dns/aggregate.js';
+import { UNNAMED_HOLD_MS } from './dns/lifecycle.js';
 import { UNKNOWN_NAMESPACE } from './identity/labels.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -215,7 +216,8 @@ export class UnnamedWatch {
       msg:
         `${this.pending} DNS queries came from cgroups no source could name and are counted under ` +
         `namespace="${UNKNOWN_NAMESPACE}": pods that lived shorter than --read-interval ` +
-        `(${this.o.readIntervalMs} ms), or cgroups that are not pods known to /var/log/pods or the ` +
+        `(${this.o.readIntervalMs} ms) or that no source named within ${UNNAMED_HOLD_MS / 1000} s ` +
+        'of their first lookup, or cgroups that are not pods known to /var/log/pods or the ' +
         'Kubernetes API. Lower --read-interval if such short-lived pods matter',
       fields: { queries: this.pending },
     };

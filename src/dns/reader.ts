@@ -146,11 +146,16 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
     occupancy('dns_stats', rows.length),
     occupancy('dns_client_addrs', clientAddrs.length),
   ];
-  deps.addressBook.learn(decodeClientAddrs(clientAddrs), nameOf);
+  // Held rows (cgroups nobody names yet) count nowhere until labelled, and their addresses
+  // are not learned under a label that may not last.
+  const shown = rows.filter((r) => !plan.held.has(r.cgroupId));
+  const addrs = decodeClientAddrs(clientAddrs);
+  for (const [addr, id] of addrs) if (plan.held.has(id)) addrs.delete(addr);
+  deps.addressBook.learn(addrs, nameOf);
   if (drops) maps.push(occupancy('packet_drops', drops.length));
   const podOf = (addr: string) => deps.addressBook.podOf(addr);
   return {
-    dns: aggregateDnsStats(rows, nameOf, deps.budget),
+    dns: aggregateDnsStats(shown, nameOf, deps.budget),
     health: healthFromPerCpu(byIndex(health)),
     drops:
       drops && dropHealth

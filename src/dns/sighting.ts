@@ -11,7 +11,13 @@ import type { Sighting } from './lifecycle.js';
 export function sightingOf(identity: Identity, entry: CgroupEntry | undefined): Sighting {
   // Removed cgroups stay in the index for a while (removedAt set), still resolving to their pod.
   const gone = entry === undefined || entry.removedAt !== undefined;
-  const goneSince = entry?.removedAt !== undefined ? { goneSinceMs: entry.removedAt } : {};
+  // An id the index does not know may be a cgroup made since its last scan: not known removed.
+  const goneSince =
+    entry === undefined
+      ? { unindexed: true }
+      : entry.removedAt !== undefined
+        ? { goneSinceMs: entry.removedAt }
+        : {};
   switch (identity.kind) {
     case 'pod':
       return {

@@ -1,8 +1,9 @@
 // Pods come and go while lookups run: per-pod series appear, and end a grace period after
 // the pod is deleted; namespace counters never go backwards, also across an exporter restart
 // between a pod's deletion and the end of its grace period; processes outside pods, pods not
-// named yet and host-network pods land in the right buckets; 110 pods in 20 namespaces stay
-// within the stated series budget. Real kernel, real lab, real exporter.
+// named yet (held briefly, then _unknown for good) and host-network pods land in the right
+// buckets; 110 pods in 20 namespaces stay within the stated series budget. Real kernel, real
+// lab, real exporter.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { mkdir, rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Lab, type Pod } from '../lab/index.js';
 import { ExporterProcess } from '../support/exporter-process.js';
+import { UNNAMED_HOLD_MS } from '../../src/dns/lifecycle.js';
 import { parsePromText, sumOf, type PromSample } from '../support/prom-text.js';
 
 const Q = 'dnsrace_dns_queries_total';
@@ -99,7 +101,7 @@ describe('pod lifecycle and series (real kernel)', () => {
     expect(sumOf(s, Q, { namespace: 'restart' })).toBe(4);
   }, 90_000);
 
-  it('puts processes outside pods in _host, unnamed pods in _unknown, host-network pods in their namespace', async () => {
+  it('puts processes outside pods in _host, unnamed pods in _unknown (for good), host-network pods in their namespace', async () => {
     const dig = ['dig', '+short', '+tries=1', '@10.96.0.10', 'web.team-a.svc.cluster.local'];
     const inCgroup = (cg: string, argv: string[]) =>
       execa('sh', [
@@ -118,6 +120,11 @@ describe('pod lifecycle and series (real kernel)', () => {
       `kubepods-besteffort-pod${uid.replace(/-/g, '_')}.slice`,
       `cri-containerd-${randomBytes(32).toString('hex')}.scope`,
     );
+    const second = path.join(
+      path.dirname(unnamed),
+      `cri-containerd-${randomBytes(32).toString('hex')}.scope`,
+    );
+    const logDir = path.join(lab.varLogPods, `late_named-late_${uid}`);
     await mkdir(daemon, { recursive: true });
     await mkdir(unnamed, { recursive: true });
     try {
@@ -126,17 +133,40 @@ describe('pod lifecycle and series (real kernel)', () => {
       expect((await inCgroup(daemon, dig)).exitCode).toBe(0);
       expect((await inCgroup(unnamed, dig)).exitCode).toBe(0);
       expect((await inCgroup(hostnet.cgroupDir, dig)).exitCode).toBe(0);
+      // The unnamed pod is held out of the aggregates for UNNAMED_HOLD_MS, then counted under
+      // _unknown for good.
       const s = await exporter.until(
-        (x) => sumOf(x, Q, { namespace: '_host' }) >= 1 && sumOf(x, Q, { namespace: 'infra' }) >= 1,
-        10_000,
+        (x) =>
+          sumOf(x, Q, { namespace: '_host' }) >= 1 &&
+          sumOf(x, Q, { namespace: 'infra' }) >= 1 &&
+          sumOf(x, PODQ, { namespace: '_unknown', pod: `_uid-${uid}` }) >= 1,
+        10_000 + UNNAMED_HOLD_MS,
       );
       expect(sumOf(s, Q, { namespace: '_host' })).toBe(1);
       expect(sumOf(s, Q, { namespace: 'infra' })).toBe(1);
       expect(sumOf(s, PODQ, { namespace: 'infra', pod: 'node-agent' })).toBe(1);
       expect(sumOf(s, PODQ, { namespace: '_unknown', pod: `_uid-${uid}` })).toBe(1);
+
+      // The pod gets its name late: the row already shown under _unknown stays there (moving
+      // it would make the _unknown counters go backwards); a container started after the name
+      // is known counts in the pod's namespace.
+      await mkdir(logDir);
+      // src/identity/pod-log-directory.ts remembers a missed UID for 5 s before it rescans.
+      await new Promise((r) => setTimeout(r, 7_000));
+      await mkdir(second);
+      expect((await inCgroup(second, dig)).exitCode).toBe(0);
+      const late = await exporter.until(
+        (x) => sumOf(x, Q, { namespace: 'late' }) >= 1,
+        10_000 + UNNAMED_HOLD_MS,
+      );
+      expect(sumOf(late, PODQ, { namespace: 'late', pod: 'named-late' })).toBe(1);
+      expect(sumOf(late, PODQ, { namespace: '_unknown', pod: `_uid-${uid}` })).toBe(1);
+      expect(sumOf(late, Q, { namespace: '_unknown' })).toBe(
+        sumOf(s, Q, { namespace: '_unknown' }),
+      );
     } finally {
-      await rm(unnamed, { recursive: false }).catch(() => undefined);
-      await execa('rmdir', [unnamed, path.dirname(unnamed), daemon], { reject: false });
+      await rm(logDir, { recursive: true, force: true });
+      await execa('rmdir', [second, unnamed, path.dirname(unnamed), daemon], { reject: false });
     }
   }, 60_000);
 

@@ -1,5 +1,8 @@
-// dnsrace benchmarks: `npx tsx bench/run.ts [--quick]` as root. See docs/benchmarks.md.
-// Prints a human summary and, last, one line `BENCH_RESULT {json}`.
+// dnsrace benchmarks: `npx tsx bench/run.ts [--quick] [--packet-only] [--baseline-object <dns.bpf.o>]`
+// as root. See docs/benchmarks.md. Prints a human summary and, last, one line `BENCH_RESULT {json}`.
+// --packet-only: the per-packet cost alone (no start-up, map read, scrape, load, vs-capture).
+// --baseline-object: another dns.bpf.o (e.g. `git show <rev>:bpf/dist/dns.bpf.o`) measured as
+// variant 'dns-base' in the same rounds as 'dns', with the ratio of their medians.
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -25,6 +28,9 @@ import { vsCapture } from './vs-capture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
+const packetOnly = process.argv.includes('--packet-only');
+const baselineAt = process.argv.indexOf('--baseline-object');
+const baselineObject = baselineAt < 0 ? undefined : process.argv[baselineAt + 1];
 const P = quick
   ? {
       cycles: 2,
@@ -47,7 +53,7 @@ const P = quick
       loadSeconds: 30,
     };
 
-type Variant = 'none' | 'noop' | 'dns';
+type Variant = 'none' | 'noop' | 'dns' | 'dns-base';
 interface PacketCase {
   variant: Variant;
   port: number;
@@ -79,10 +85,20 @@ async function main(): Promise<Record<string, unknown>> {
   if (process.getuid?.() !== 0) throw new Error('bench/run.ts needs root (BPF, netns, cgroups)');
   const bpftool = new Bpftool();
   const bpftoolVersion = (await execa('bpftool', ['version'])).stdout.split('\n')[0];
+  if (baselineAt >= 0 && !(baselineObject && existsSync(baselineObject)))
+    throw new Error(`--baseline-object needs the path of a dns.bpf.o (got ${baselineObject})`);
   const bins = await buildHelpers(ROOT);
-  const scratch = await createScratch(cgroup2Mount(), ['srv', 'none', 'noop', 'dns', 'pods']);
+  const scratch = await createScratch(cgroup2Mount(), [
+    'srv',
+    'none',
+    'noop',
+    'dns',
+    'pods',
+    ...(baselineObject ? ['dns-base'] : []),
+  ]);
   let restoreStats: (() => Promise<void>) | undefined;
   let loader: DnsProgramLoader | undefined;
+  let baseLoader: DnsProgramLoader | undefined;
   const result: Record<string, unknown> = {
     quick,
     machine: {
@@ -93,6 +109,7 @@ async function main(): Promise<Record<string, unknown>> {
     },
     params: P,
     scratch: path.basename(scratch.cgroupRoot),
+    ...(packetOnly && { packetOnly }),
   };
   try {
     loader = new DnsProgramLoader({
@@ -102,8 +119,18 @@ async function main(): Promise<Record<string, unknown>> {
       bpffsDir: path.join(scratch.bpffsDir, 'dns'),
       dropAttribution: 'none',
     });
-    result.startup = await startupShutdown(loader, P.cycles);
+    if (!packetOnly) result.startup = await startupShutdown(loader, P.cycles);
     const loaded = await loader.start();
+    if (baselineObject) {
+      baseLoader = new DnsProgramLoader({
+        bpftool,
+        objPath: baselineObject,
+        cgroupDir: scratch.cgroup('dns-base'),
+        bpffsDir: path.join(scratch.bpffsDir, 'dns-base'),
+        dropAttribution: 'none',
+      });
+    }
+    const base = await baseLoader?.start();
     const noopPins = await attachNoop(bpftool, bins, scratch);
 
     const server = scratch.spawnIn(scratch.cgroup('srv'), scratch.serverNs, [
@@ -122,13 +149,22 @@ async function main(): Promise<Record<string, unknown>> {
     await waitForLine(loServer, 'ready');
 
     restoreStats = await enableBpfStats();
-    const progs = {
+    const progs: Partial<Record<Variant, { egress: string; ingress: string }>> = {
       noop: noopPins,
       dns: { egress: loaded.programs.dns_egress!, ingress: loaded.programs.dns_ingress! },
     };
-    result.packet = await packetCost(bpftool, bins, scratch, progs);
+    if (base)
+      progs['dns-base'] = {
+        egress: base.programs.dns_egress!,
+        ingress: base.programs.dns_ingress!,
+      };
+    const packet = await packetCost(bpftool, bins, scratch, progs);
+    result.packet = packet;
+    if (baselineObject)
+      result.baseline = { object: baselineObject, ratios: baselineRatios(packet) };
     await restoreStats();
     restoreStats = undefined;
+    if (packetOnly) return result;
 
     result.mapRead = await mapRead(
       bpftool,
@@ -149,6 +185,9 @@ async function main(): Promise<Record<string, unknown>> {
     if (restoreStats)
       await restoreStats().catch((e: unknown) => log('restoring bpf_stats failed', e));
     await loader?.stop({ purge: true }).catch((e: unknown) => log('loader stop failed', e));
+    await baseLoader
+      ?.stop({ purge: true })
+      .catch((e: unknown) => log('baseline loader stop failed', e));
     const removed = await scratch.destroy();
     log(`cleaned up: ${removed.join(', ')}`);
   }
@@ -219,19 +258,23 @@ async function packetCost(
   bpftool: Bpftool,
   bins: BenchBinaries,
   s: Scratch,
-  progs: Record<'noop' | 'dns', { egress: string; ingress: string }>,
+  progs: Partial<Record<Variant, { egress: string; ingress: string }>>,
 ) {
   const per: Record<
     string,
     { egress: number[]; ingress: number[]; pairUs: number[]; runsPerPair: number[] }
   > = {};
+  // the baseline right beside each 'dns' case, so both see the same drift
+  const cases = CASES.flatMap((c): PacketCase[] =>
+    c.variant === 'dns' && progs['dns-base'] ? [c, { ...c, variant: 'dns-base' }] : [c],
+  );
   for (let r = 0; r < P.rounds; r++) {
-    const order = CASES.map((_, i) => CASES[(i + r) % CASES.length]!);
+    const order = cases.map((_, i) => cases[(i + r) % cases.length]!);
     for (const c of order) {
       if (aborted) throw new Error('interrupted');
       const key = `${c.variant}:${c.port}${c.loopback ? ':lo' : ''}`;
       const rec = (per[key] ??= { egress: [], ingress: [], pairUs: [], runsPerPair: [] });
-      const pins = c.variant === 'none' ? undefined : progs[c.variant];
+      const pins = progs[c.variant];
       const before =
         pins &&
         (await Promise.all([runStats(bpftool, pins.egress), runStats(bpftool, pins.ingress)]));
@@ -268,7 +311,10 @@ async function packetCost(
   log(
     `\n## per-packet cost (${P.rounds} rounds x ${P.pairs} UDP query/answer pairs per case, ${CLIENT_IP} -> ${SERVER_IP} over veth; ':lo' = 127.0.0.1 in the client netns)`,
   );
-  log('case          | egress ns/run        | ingress ns/run       | runs/pair | client µs/pair');
+  const w = Math.max(13, ...Object.keys(per).map((k) => k.length));
+  log(
+    `${'case'.padEnd(w)} | egress ns/run        | ingress ns/run       | runs/pair | client µs/pair`,
+  );
   for (const [key, rec] of Object.entries(per)) {
     const pairUs = summarize(rec.pairUs);
     const row: Record<string, Summary> = { pairUs };
@@ -279,10 +325,28 @@ async function packetCost(
     }
     summary[key] = row;
     log(
-      `${key.padEnd(13)} | ${(row.egressNs ? fmt(row.egressNs) : '-').padEnd(20)} | ${(row.ingressNs ? fmt(row.ingressNs) : '-').padEnd(20)} | ${row.runsPerPair ? row.runsPerPair.median.toFixed(2) : '-'}      | ${fmt(pairUs, 1)}`,
+      `${key.padEnd(w)} | ${(row.egressNs ? fmt(row.egressNs) : '-').padEnd(20)} | ${(row.ingressNs ? fmt(row.ingressNs) : '-').padEnd(20)} | ${row.runsPerPair ? row.runsPerPair.median.toFixed(2) : '-'}      | ${fmt(pairUs, 1)}`,
     );
   }
   return summary;
+}
+
+/** Median ns/run of 'dns' over 'dns-base' per case and direction, printed and returned. */
+function baselineRatios(packet: Record<string, Record<string, Summary>>) {
+  const out: Record<string, { egress: number; ingress: number }> = {};
+  log(`\n## dns / dns-base (${baselineObject}): ratio of the medians of ns/run`);
+  for (const [key, row] of Object.entries(packet)) {
+    const base = key.startsWith('dns:') && packet[key.replace('dns:', 'dns-base:')];
+    if (!base || !row.egressNs || !row.ingressNs || !base.egressNs || !base.ingressNs) continue;
+    out[key] = {
+      egress: row.egressNs.median / base.egressNs.median,
+      ingress: row.ingressNs.median / base.ingressNs.median,
+    };
+    log(
+      `${key.padEnd(10)} egress ${out[key].egress.toFixed(3)}  ingress ${out[key].ingress.toFixed(3)}`,
+    );
+  }
+  return out;
 }
 
 /** dns_stats with synthetic rows for N pods: the exporter's read versus bpftool alone versus the batch floor. */

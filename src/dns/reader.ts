@@ -146,11 +146,16 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
     occupancy('dns_stats', rows.length),
     occupancy('dns_client_addrs', clientAddrs.length),
   ];
-  // Held rows (cgroups nobody names yet) count nowhere until labelled, and their addresses
-  // are not learned under a label that may not last.
+  // Held rows (cgroups nobody names yet) count nowhere until labelled; nor do the drops of
+  // their addresses, which are not learned under a label that may not last.
   const shown = rows.filter((r) => !plan.held.has(r.cgroupId));
   const addrs = decodeClientAddrs(clientAddrs);
-  for (const [addr, id] of addrs) if (plan.held.has(id)) addrs.delete(addr);
+  const heldAddrs = new Set<string>();
+  for (const [addr, id] of addrs)
+    if (plan.held.has(id)) {
+      heldAddrs.add(addr);
+      addrs.delete(addr);
+    }
   deps.addressBook.learn(addrs, nameOf);
   if (drops) maps.push(occupancy('packet_drops', drops.length));
   const podOf = (addr: string) => deps.addressBook.podOf(addr);
@@ -160,7 +165,11 @@ export async function readDnsSnapshot(deps: DnsReaderDeps): Promise<Snapshot> {
     drops:
       drops && dropHealth
         ? {
-            agg: aggregateDrops(drops.map(decodePacketDrop), podOf, deps.budget),
+            agg: aggregateDrops(
+              drops.map(decodePacketDrop).filter((d) => !heldAddrs.has(d.podAddr)),
+              podOf,
+              deps.budget,
+            ),
             health: dropHealthFromPerCpu(byIndex(dropHealth)),
           }
         : undefined,

@@ -165,6 +165,22 @@ function alertSpecs(c: RulesConfig): AlertSpec[] {
         'Queries that do not fit in dns_pending are neither paired nor timed out; rows that do not fit in dns_stats are not counted.',
     },
     {
+      alert: 'DnsracePodDNSFlood',
+      expr: `sum by (${NODE}) (increase(${METRIC.pendingShareExceeded}[5m])) > 0`,
+      for: '5m',
+      severity: 'warning',
+      summary: `A pod floods DNS without answers on node ${NODE_NAME}`,
+      description:
+        `On node ${NODE_NAME} a pod has an eighth of dns_pending awaiting answers: ${queried(
+          `increase(${METRIC.pendingShareExceeded}{cluster=%q, instance=%q}[5m])`,
+          [L('cluster'), L('instance')],
+          COUNT,
+          'some',
+        )} of its queries in the last 5 minutes were counted but not tracked (no latency, no timeout). ` +
+        'The other pods are still tracked. Usually a client re-sends to a DNS server that does not answer: ' +
+        'topk(5, rate(dnsrace_dns_pod_queries_total[1m])) on that node names it.',
+    },
+    {
       alert: 'DnsraceIdentitySourceDegraded',
       expr: `max by (${NODE}, source) (${METRIC.identitySource}{state="degraded"}) == 1`,
       for: '15m',

@@ -368,6 +368,30 @@ export const ALERT_TESTS: AlertTest[] = [
     ],
   },
   {
+    alert: 'DnsracePodDNSFlood',
+    scenario: 'a pod on node-1 goes over its share of dns_pending from 2m; node-2 stays at 0',
+    input: [
+      s('dnsrace_bpf_pending_share_exceeded_total', NODE1, '0 0 100+100x18'),
+      s('dnsrace_bpf_pending_share_exceeded_total', NODE2, '0x20'),
+      buildInfo(NODE1, 'worker-1'),
+      buildInfo(NODE2, 'worker-2'),
+    ],
+    notYet: ['6m'],
+    firing: [
+      {
+        at: '8m',
+        alerts: [
+          {
+            labels: { severity: 'warning', instance: 'node-1:9853' },
+            summary: 'A pod floods DNS without answers on node worker-1',
+            description:
+              'On node worker-1 a pod has an eighth of dns_pending awaiting answers: 500 of its queries in the last 5 minutes were counted but not tracked (no latency, no timeout). The other pods are still tracked. Usually a client re-sends to a DNS server that does not answer: topk(5, rate(dnsrace_dns_pod_queries_total[1m])) on that node names it.',
+          },
+        ],
+      },
+    ],
+  },
+  {
     alert: 'DnsraceIdentitySourceDegraded',
     scenario: 'kube-api goes from connected to degraded at 2m; pod-log-dir stays connected',
     input: [

@@ -13,7 +13,13 @@ import type { Clocks } from './lookup.js';
 import { PodProbe } from './pod-probe.js';
 import { EventRings, DEFAULT_RING_LIMITS, type RingLimits } from './rings.js';
 import { drilldownRouter, type DrilldownDeps } from './router.js';
-import { recentLookupsOf, type ExemplarKind, type LookupExemplar, type NameOf } from './views.js';
+import {
+  exemplarIndex,
+  type ExemplarIndex,
+  type ExemplarKind,
+  type LookupExemplar,
+  type NameOf,
+} from './views.js';
 
 export { POD_PAGE_PATTERN, podPagePath, type ExemplarKind, type LookupExemplar } from './views.js';
 export type { DrilldownDeps } from './router.js';
@@ -59,6 +65,7 @@ export class Drilldown {
   readonly reader: EventReader;
   private readonly probe: PodProbe;
   readonly eventConfig: EventConfig;
+  private exemplars: { seq: number; limit: number; atMs: number; index: ExemplarIndex } | undefined;
 
   constructor(private readonly o: DrilldownOptions) {
     for (const m of DRILLDOWN_MAPS)
@@ -108,7 +115,18 @@ export class Drilldown {
     kind: ExemplarKind,
     limit = 10,
   ): LookupExemplar[] {
-    return recentLookupsOf(this.rings, this.o.nameOf, namespace, qtype, kind, limit);
+    // A scrape asks once per series: index the rings once, again after a new lookup, after
+    // another limit, or a second later (names of cgroups get resolved meanwhile).
+    const now = performance.now();
+    const c = this.exemplars;
+    if (!c || c.seq !== this.rings.lastSeq || c.limit !== limit || now - c.atMs > 1000)
+      this.exemplars = {
+        seq: this.rings.lastSeq,
+        limit,
+        atMs: now,
+        index: exemplarIndex(this.rings, this.o.nameOf, limit),
+      };
+    return this.exemplars!.index.get(namespace, qtype, kind);
   }
 
   /**

@@ -51,6 +51,11 @@ export class EventRings {
     return ++this.seq;
   }
 
+  /** The sequence number of the newest lookup: changes whenever one is added. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
   add(l: Lookup): void {
     let ring = this.rings.get(l.cgroupId);
     if (ring)

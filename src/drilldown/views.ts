@@ -486,36 +486,49 @@ export interface LookupExemplar {
 /** What an exemplar points at: an answered lookup at or above the slow threshold, or one that timed out. */
 export type ExemplarKind = 'slow' | 'timeout';
 
+const exemplarKey = (namespace: string, qtype: string, kind: ExemplarKind) =>
+  `${namespace}\0${qtype}\0${kind}`;
+
+/** Recent lookups for exemplars, by namespace, qtype and kind. */
+export interface ExemplarIndex {
+  get(namespace: string, qtype: QtypeLabel, kind: ExemplarKind): LookupExemplar[];
+}
+
 /**
- * Recent client lookups of a namespace and qtype of one kind, newest first, at most limit:
- * slow ones for exemplars on dnsrace_dns_query_duration_seconds, timed-out ones for
- * exemplars on dnsrace_dns_timeouts_total (a timeout has no latency observation to sit on).
+ * Recent client lookups by namespace, qtype and kind, newest first, at most limit each: slow
+ * ones for exemplars on dnsrace_dns_query_duration_seconds, timed-out ones for exemplars on
+ * dnsrace_dns_timeouts_total (a timeout has no latency observation to sit on). One pass over
+ * the rings and one nameOf per cgroup: a scrape asks for every series, and the rings hold up
+ * to a thousand cgroups, most of them of pods gone.
  */
-export function recentLookupsOf(
-  rings: EventRings,
-  nameOf: NameOf,
-  namespace: string,
-  qtype: QtypeLabel,
-  kind: ExemplarKind,
-  limit: number,
-): LookupExemplar[] {
-  const out: (LookupExemplar & { seq: number })[] = [];
+export function exemplarIndex(rings: EventRings, nameOf: NameOf, limit: number): ExemplarIndex {
+  const found = new Map<string, (LookupExemplar & { seq: number })[]>();
   for (const ring of rings.all()) {
-    const n = nameOf(ring.cgroupId);
-    if (n.namespace !== namespace) continue;
-    for (const l of ring.lookups)
-      if (l.kind === kind && l.role === 'client' && l.qtypeClass === qtype)
-        out.push({
-          pod: n.pod,
-          dnsId: l.dnsId,
-          latencySeconds: l.latencySeconds,
-          atUnixSeconds: l.atUnixSeconds,
-          cause: l.cause,
-          seq: l.seq,
-        });
+    let n: PodRef | undefined;
+    for (const l of ring.lookups) {
+      if ((l.kind !== 'slow' && l.kind !== 'timeout') || l.role !== 'client') continue;
+      n ??= nameOf(ring.cgroupId);
+      const key = exemplarKey(n.namespace, l.qtypeClass, l.kind);
+      let list = found.get(key);
+      if (!list) found.set(key, (list = []));
+      list.push({
+        pod: n.pod,
+        dnsId: l.dnsId,
+        latencySeconds: l.latencySeconds,
+        atUnixSeconds: l.atUnixSeconds,
+        cause: l.cause,
+        seq: l.seq,
+      });
+    }
   }
-  return out
-    .sort((a, b) => b.seq - a.seq)
-    .slice(0, limit)
-    .map(({ seq: _seq, ...e }) => e);
+  const byKey = new Map<string, LookupExemplar[]>();
+  for (const [key, list] of found)
+    byKey.set(
+      key,
+      list
+        .sort((a, b) => b.seq - a.seq)
+        .slice(0, limit)
+        .map(({ seq: _seq, ...e }) => e),
+    );
+  return { get: (namespace, qtype, kind) => byKey.get(exemplarKey(namespace, qtype, kind)) ?? [] };
 }

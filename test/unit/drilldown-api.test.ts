@@ -9,7 +9,7 @@ import { createDrilldownApp, POD_PAGE_PATTERN, podPagePath } from '../../src/dri
 import type { Lookup } from '../../src/drilldown/lookup.js';
 import { EventRings } from '../../src/drilldown/rings.js';
 import type { DrilldownDeps } from '../../src/drilldown/router.js';
-import { quantileSeconds, recentLookupsOf } from '../../src/drilldown/views.js';
+import { exemplarIndex, quantileSeconds } from '../../src/drilldown/views.js';
 import { parseResolvConf } from '../../src/drilldown/resolv-conf.js';
 import type { Snapshot } from '../../src/snapshot.js';
 
@@ -349,10 +349,10 @@ describe('drill-down API', () => {
 });
 
 describe('exemplar lookups and helpers', () => {
-  it('recentLookupsOf slow: answered slow lookups of a namespace and qtype, newest first, bounded', () => {
+  it('exemplarIndex slow: answered slow lookups of a namespace and qtype, newest first, bounded', () => {
     const r = rings();
     const slow = (ns: string, qtype: 'A' | 'AAAA', limit = 10) =>
-      recentLookupsOf(r, nameOf, ns, qtype, 'slow', limit);
+      exemplarIndex(r, nameOf, limit).get(ns, qtype, 'slow');
     expect(slow('shop', 'A')).toEqual(
       [
         { pod: 'web', latencySeconds: 2.5 },
@@ -372,9 +372,9 @@ describe('exemplar lookups and helpers', () => {
     expect(slow('team-a', 'A')).toEqual([]);
   });
 
-  it('recentLookupsOf timeout: timed-out lookups only, with their cause', () => {
+  it('exemplarIndex timeout: timed-out lookups only, with their cause', () => {
     const r = rings();
-    const timedOut = recentLookupsOf(r, nameOf, 'shop', 'AAAA', 'timeout', 10);
+    const timedOut = exemplarIndex(r, nameOf, 10).get('shop', 'AAAA', 'timeout');
     expect(timedOut).toEqual([
       {
         pod: 'checkout',
@@ -384,7 +384,24 @@ describe('exemplar lookups and helpers', () => {
         cause: 'netfilter_drop',
       },
     ]);
-    expect(recentLookupsOf(r, nameOf, 'shop', 'A', 'timeout', 10)).toEqual([]);
+    expect(exemplarIndex(r, nameOf, 10).get('shop', 'A', 'timeout')).toEqual([]);
+  });
+
+  it('exemplarIndex names each cgroup once, and only cgroups with slow or timed-out lookups', () => {
+    const r = rings();
+    const named: bigint[] = [];
+    const index = exemplarIndex(
+      r,
+      (id) => {
+        named.push(id);
+        return nameOf(id);
+      },
+      10,
+    );
+    expect(named.length).toBeGreaterThan(0);
+    expect(new Set(named).size).toBe(named.length);
+    expect(index.get('shop', 'A', 'slow')).toHaveLength(2);
+    expect(index.get('shop', 'AAAA', 'timeout')).toHaveLength(1);
   });
 
   it('the pod page pattern is stable and escapes names', () => {

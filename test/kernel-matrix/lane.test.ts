@@ -16,7 +16,7 @@ import {
 } from './kernels.js';
 import { failedObjects, logTail } from './load-log.js';
 import { insmodPaths } from './prepare.js';
-import { chooseAccel, qemuArgs, type GuestSpec } from './qemu.js';
+import { chooseAccel, isEmulatedTextPokeOops, qemuArgs, type GuestSpec } from './qemu.js';
 import {
   dropRowFromDump,
   formatAddr,
@@ -501,5 +501,16 @@ describe('evaluate against the expectation table', () => {
     const v = evaluate(r);
     expect(v.pass).toBe(false);
     expect(v.failures.join('; ')).toMatch(reason);
+  });
+});
+
+describe('isEmulatedTextPokeOops', () => {
+  it.each([
+    ['[   24.017985] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI', true],
+    ['[    5.1] Oops: general protection fault, probably for non-canonical address', false],
+    ['[    5.1] BUG: kernel NULL pointer dereference, address: 0000000000000010', false],
+    ['km-probe[3.0]: create cgroups: ok', false],
+  ])('%s -> %s', (line, retry) => {
+    expect(isEmulatedTextPokeOops(`boot\n${line}\nmore`)).toBe(retry);
   });
 });

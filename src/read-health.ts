@@ -100,46 +100,58 @@ const OVERFLOW_ADVICE: Record<string, string> = {
 };
 
 /**
+ * A failure counter read after read, in episodes rather than a line per read: an episode starts
+ * at the first read that sees the counter rise and ends at the first read that sees it still
+ * (and canEnd, say the map has room again). The first read only sets the baseline: pinned
+ * counters carry over from earlier runs.
+ */
+class CounterEpisodes {
+  private last: number | undefined;
+  private total: number | undefined;
+
+  step(value: number, canEnd = true): { started: number } | { ended: number } | undefined {
+    const delta = this.last === undefined ? 0 : value - this.last;
+    this.last = value;
+    if (delta > 0) {
+      if (this.total !== undefined) this.total += delta;
+      else return { started: (this.total = delta) };
+    } else if (this.total !== undefined && canEnd) {
+      const ended = this.total;
+      this.total = undefined;
+      return { ended };
+    }
+    return undefined;
+  }
+}
+
+/**
  * Watches the overflow counters of dns_health from read to read. A map that starts failing
- * inserts gets one warning, and one line once it fails no more and has free entries again (not
- * a line per read during a flood).
- * The first read only sets the baseline: pinned counters carry over from earlier runs.
+ * inserts gets one warning, and one line once it fails no more and has free entries again.
  */
 export class OverflowWatch {
-  private last: Record<string, number> | undefined;
-  private readonly episodes = new Map<string, number>();
+  private readonly episodes = new Map<string, CounterEpisodes>();
 
   update(snap: Pick<Snapshot, 'health' | 'maps'>): LogLine[] {
-    const now: Record<string, number> = {};
-    for (const [map, counter] of Object.entries(OVERFLOW_COUNTERS))
-      now[map] = snap.health[counter] ?? 0;
-    const last = this.last;
-    this.last = now;
-    if (!last) return [];
     const out: LogLine[] = [];
-    for (const [map, value] of Object.entries(now)) {
-      const delta = value - (last[map] ?? 0);
-      const episode = this.episodes.get(map);
+    for (const [map, counter] of Object.entries(OVERFLOW_COUNTERS)) {
+      let episodes = this.episodes.get(map);
+      if (!episodes) this.episodes.set(map, (episodes = new CounterEpisodes()));
       const occupancy = snap.maps.find((m) => m.map === map);
       const maxEntries = occupancy?.maxEntries;
       const entries = occupancy?.entries ?? 0;
-      if (delta > 0 && episode === undefined) {
-        this.episodes.set(map, delta);
+      const e = episodes.step(snap.health[counter] ?? 0, !(entries >= (maxEntries ?? Infinity)));
+      if (e && 'started' in e)
         out.push({
           level: 'warn',
           msg: `BPF map ${map} is full (${maxEntries ?? '?'} entries): ${OVERFLOW_ADVICE[map] ?? ''}`,
-          fields: { map, failedInserts: delta, maxEntries },
+          fields: { map, failedInserts: e.started, maxEntries },
         });
-      } else if (delta > 0 && episode !== undefined) {
-        this.episodes.set(map, episode + delta);
-      } else if (delta <= 0 && episode !== undefined && !(entries >= (maxEntries ?? Infinity))) {
-        this.episodes.delete(map);
+      else if (e)
         out.push({
           level: 'info',
-          msg: `BPF map ${map} has room again (${entries} of ${maxEntries ?? '?'} entries used); ${episode} inserts failed while it was full`,
-          fields: { map, failedInserts: episode, entries, maxEntries },
+          msg: `BPF map ${map} has room again (${entries} of ${maxEntries ?? '?'} entries used); ${e.ended} inserts failed while it was full`,
+          fields: { map, failedInserts: e.ended, entries, maxEntries },
         });
-      }
     }
     return out;
   }
@@ -148,18 +160,15 @@ export class OverflowWatch {
 /**
  * Watches the share of dns_pending each cgroup may hold once the map is half full
  * (bpf/dns.h PENDING_SHARE): one warning when some pod's queries start going untracked, one
- * line when none has for a read. The first read only sets the baseline.
+ * line at the first read after which none did.
  */
 export class PendingShareWatch {
-  private last: number | undefined;
-  private episode: number | undefined;
+  private readonly episodes = new CounterEpisodes();
 
   update(snap: Pick<Snapshot, 'health'>): LogLine | undefined {
-    const now = snap.health.pending_share_full ?? 0;
-    const delta = this.last === undefined ? 0 : now - this.last;
-    this.last = now;
-    if (delta > 0 && this.episode === undefined) {
-      this.episode = delta;
+    const e = this.episodes.step(snap.health.pending_share_full ?? 0);
+    if (!e) return undefined;
+    if ('started' in e)
       return {
         level: 'warn',
         msg:
@@ -167,20 +176,13 @@ export class PendingShareWatch {
           'further queries are counted but get no latency and no timeout (the other pods are still ' +
           'tracked). Usually it floods a server that does not answer: find it with ' +
           'topk(5, rate(dnsrace_dns_pod_queries_total[1m]))',
-        fields: { untrackedQueries: delta },
+        fields: { untrackedQueries: e.started },
       };
-    }
-    if (delta > 0) this.episode! += delta;
-    else if (this.episode !== undefined) {
-      const episode = this.episode;
-      this.episode = undefined;
-      return {
-        level: 'info',
-        msg: `no pod is over its share of dns_pending any more; ${episode} queries went untracked meanwhile`,
-        fields: { untrackedQueries: episode },
-      };
-    }
-    return undefined;
+    return {
+      level: 'info',
+      msg: `no pod is over its share of dns_pending any more; ${e.ended} queries went untracked meanwhile`,
+      fields: { untrackedQueries: e.ended },
+    };
   }
 }
 

@@ -78,21 +78,9 @@ async function dropRows(addr: string | number[]): Promise<DropRow[]> {
 
 /** Enters addr in dns_client_addrs, as dns_egress does for a pod's query (cgroup id 1). */
 async function knowAddress(addr: number[]): Promise<void> {
-  const hex = (b: number[]) => b.map((x) => x.toString(16).padStart(2, '0'));
-  const value = Buffer.alloc(16);
+  const value = Buffer.alloc(16); // struct client_addr_val: cgroup_id, last_seen_ns
   value.writeBigUInt64LE(1n, 0);
-  await execa('bpftool', [
-    'map',
-    'update',
-    'pinned',
-    loaded.maps.dns_client_addrs!,
-    'key',
-    'hex',
-    ...hex(addr),
-    'value',
-    'hex',
-    ...hex([...value]),
-  ]);
+  await bpftool.mapUpdate(loaded.maps.dns_client_addrs!, Uint8Array.from(addr), value);
 }
 
 async function dropHealth(): Promise<number[]> {

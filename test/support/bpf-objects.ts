@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Bpftool } from '../../src/bpf/bpftool.js';
 
 export interface ObjectIds {
   progs: Set<number>;
@@ -103,13 +104,12 @@ export async function processesWith(...parts: string[]): Promise<number[]> {
   return out;
 }
 
-/** The signed little-endian 64-bit values of a map without BTF (`bpftool -j` prints hex bytes). */
+/** The signed little-endian 64-bit values of a map without BTF, read as raw bytes. */
 async function int64Values(pin: string): Promise<bigint[]> {
-  const out = await bpftoolJson(['map', 'dump', 'pinned', pin]);
-  if (!Array.isArray(out)) throw new Error(`bpftool map dump pinned ${pin}: no JSON array`);
-  return out.map((e: { value: string[] }) =>
-    Buffer.from(e.value.map((b) => parseInt(b, 16))).readBigInt64LE(0),
-  );
+  return (await new Bpftool().mapDumpBytes(pin)).map((e) => {
+    if (!e.value) throw new Error(`${pin}: an entry without a value (per-CPU map?)`);
+    return e.value.readBigInt64LE(0);
+  });
 }
 
 /**

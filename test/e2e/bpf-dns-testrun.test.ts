@@ -826,19 +826,6 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
     await bpftool(['batch', 'file', batch], cgroup);
   }
 
-  /** Runs fn with n fresh cgroups of this test (removed after, also on failure). */
-  async function withCgroups(n: number, fn: (dirs: string[]) => Promise<void>): Promise<void> {
-    const base = join(await cgroup2Mount(), `dnsrace-test-${randomBytes(4).toString('hex')}`);
-    const dirs = Array.from({ length: n }, (_, i) => join(base, `c${i}`));
-    for (const d of dirs) await mkdir(d, { recursive: true });
-    try {
-      await fn(dirs);
-    } finally {
-      for (const d of dirs) await rmdir(d).catch(() => undefined);
-      await rmdir(base).catch(() => undefined);
-    }
-  }
-
   it("tracks one cgroup's queries beyond its share only while dns_pending is less than half full, and still tells its re-sends", async () => {
     const half = MAX_PENDING / 2;
     const extra = 5;
@@ -907,12 +894,7 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
   });
 
   it('attributes packets to the cgroup of their socket', async () => {
-    const cgroupRoot = await cgroup2Mount();
-    const base = join(cgroupRoot, `dnsrace-test-${randomBytes(4).toString('hex')}`);
-    const [a, b] = [join(base, 'a'), join(base, 'b')];
-    await mkdir(a, { recursive: true });
-    await mkdir(b);
-    try {
+    await withCgroups(2, async ([a, b]) => {
       const query = ipv4(IPPROTO_UDP, CLIENT, VIP, udp(40000, 53, dns({ id: 9 })));
       await dnsObj.run('dns_egress', query, { cgroup: a });
       await dnsObj.run('dns_egress', query, { cgroup: b });
@@ -921,7 +903,7 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
         ipv4(IPPROTO_UDP, VIP, CLIENT, udp(53, 40000, dns({ id: 9, response: true }))),
         { cgroup: a },
       );
-      const [inodeA, inodeB] = [(await stat(a)).ino, (await stat(b)).ino];
+      const [inodeA, inodeB] = [(await stat(a!)).ino, (await stat(b!)).ino];
       const rows = await dnsObj.stats();
       expect(row(rows, ROLE_CLIENT, QTYPE_A, inodeA)).toMatchObject({
         queries: 1,
@@ -932,11 +914,7 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
         latency_count: 0,
       });
       expect((await dnsObj.pending()).map((e) => e.key.cgroup_id)).toEqual([inodeB]);
-    } finally {
-      await rmdir(a).catch(() => undefined);
-      await rmdir(b).catch(() => undefined);
-      await rmdir(base).catch(() => undefined);
-    }
+    });
   });
 
   it.each([
@@ -1094,16 +1072,12 @@ describe('dns.bpf.o under BPF_PROG_TEST_RUN', () => {
     });
 
     it('moves an address to the cgroup that queried from it last', async () => {
-      const base = join(await cgroup2Mount(), `dnsrace-test-${randomBytes(4).toString('hex')}`);
-      await mkdir(base);
-      try {
+      await withCgroups(1, async ([other]) => {
         await dnsObj.run('dns_egress', query());
-        await dnsObj.run('dns_egress', query(40001, 78), { cgroup: base });
+        await dnsObj.run('dns_egress', query(40001, 78), { cgroup: other });
         const [a] = await dnsObj.clientAddrs();
-        expect(a?.value.cgroup_id).toBe((await stat(base)).ino);
-      } finally {
-        await rmdir(base);
-      }
+        expect(a?.value.cgroup_id).toBe((await stat(other!)).ino);
+      });
     });
 
     it('counts a same-socket retransmit of a dropped query under the cause of the drop, and consumes the record', async () => {
@@ -1339,6 +1313,19 @@ async function cgroup2Mount(): Promise<string> {
   const line = mounts.split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
   if (!line) throw new Error('no cgroup2 mount: mount -t cgroup2 none /sys/fs/cgroup/unified');
   return line.split(' ')[1]!;
+}
+
+/** Runs fn with n fresh cgroups of this test (removed after, also on failure). */
+async function withCgroups(n: number, fn: (dirs: string[]) => Promise<void>): Promise<void> {
+  const base = join(await cgroup2Mount(), `dnsrace-test-${randomBytes(4).toString('hex')}`);
+  const dirs = Array.from({ length: n }, (_, i) => join(base, `c${i}`));
+  for (const d of dirs) await mkdir(d, { recursive: true });
+  try {
+    await fn(dirs);
+  } finally {
+    for (const d of dirs) await rmdir(d).catch(() => undefined);
+    await rmdir(base).catch(() => undefined);
+  }
 }
 
 /**

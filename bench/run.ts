@@ -10,7 +10,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bpftool } from '../src/bpf/bpftool.js';
-import { DnsProgramLoader } from '../src/bpf/loader.js';
+import { DnsProgramLoader, type LoadedPrograms } from '../src/bpf/loader.js';
 import { readIterator } from '../src/bpf/map-reader.js';
 import { decodeDnsStats } from '../src/dns/stats-row.js';
 import { buildHelpers, type BenchBinaries } from './lib/build.js';
@@ -111,25 +111,24 @@ async function main(): Promise<Record<string, unknown>> {
     scratch: path.basename(scratch.cgroupRoot),
     ...(packetOnly && { packetOnly }),
   };
-  try {
-    loader = new DnsProgramLoader({
+  // Each DNS object on its own scratch cgroup and bpffs dir, named like its variant.
+  const dnsLoader = (objPath: string, variant: Variant) =>
+    new DnsProgramLoader({
       bpftool,
-      objPath: path.join(ROOT, 'bpf', 'dist', 'dns.bpf.o'),
-      cgroupDir: scratch.cgroup('dns'),
-      bpffsDir: path.join(scratch.bpffsDir, 'dns'),
+      objPath,
+      cgroupDir: scratch.cgroup(variant),
+      bpffsDir: path.join(scratch.bpffsDir, variant),
       dropAttribution: 'none',
     });
+  const pinsOf = (l: LoadedPrograms) => ({
+    egress: l.programs.dns_egress!,
+    ingress: l.programs.dns_ingress!,
+  });
+  try {
+    loader = dnsLoader(path.join(ROOT, 'bpf', 'dist', 'dns.bpf.o'), 'dns');
     if (!packetOnly) result.startup = await startupShutdown(loader, P.cycles);
     const loaded = await loader.start();
-    if (baselineObject) {
-      baseLoader = new DnsProgramLoader({
-        bpftool,
-        objPath: baselineObject,
-        cgroupDir: scratch.cgroup('dns-base'),
-        bpffsDir: path.join(scratch.bpffsDir, 'dns-base'),
-        dropAttribution: 'none',
-      });
-    }
+    if (baselineObject) baseLoader = dnsLoader(baselineObject, 'dns-base');
     const base = await baseLoader?.start();
     const noopPins = await attachNoop(bpftool, bins, scratch);
 
@@ -151,13 +150,9 @@ async function main(): Promise<Record<string, unknown>> {
     restoreStats = await enableBpfStats();
     const progs: Partial<Record<Variant, { egress: string; ingress: string }>> = {
       noop: noopPins,
-      dns: { egress: loaded.programs.dns_egress!, ingress: loaded.programs.dns_ingress! },
+      dns: pinsOf(loaded),
+      ...(base && { 'dns-base': pinsOf(base) }),
     };
-    if (base)
-      progs['dns-base'] = {
-        egress: base.programs.dns_egress!,
-        ingress: base.programs.dns_ingress!,
-      };
     const packet = await packetCost(bpftool, bins, scratch, progs);
     result.packet = packet;
     if (baselineObject)

@@ -92,8 +92,8 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
         log,
       };
       let outcome = await runKernel(id, ctx);
-      const console = await readFile(outcome.consoleLog, 'utf8').catch(() => '');
-      if (!outcome.verdict.pass && accel === 'tcg' && isEmulatedTextPokeOops(console)) {
+      const consoleText = await readFile(outcome.consoleLog, 'utf8').catch(() => '');
+      if (!outcome.verdict.pass && accel === 'tcg' && isEmulatedTextPokeOops(consoleText)) {
         // Once, and said in the result line: a second crash fails the kernel as any other.
         const first = outcome.consoleLog.replace(/\.log$/, '.first-run.log');
         await rename(outcome.consoleLog, first);
